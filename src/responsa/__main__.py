@@ -1,0 +1,3 @@
+from responsa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""The response builder: the only place that turns provider deltas into Responses events.
+
+It alone owns `sequence_number`, `output_index`, `content_index`, item ids and item statuses, so
+the event grammar (api-surface §4.4) holds by construction: `response.created` first, every
+`output_item.added` closed by an `output_item.done` before the next item opens, content parts
+bracketed by `content_part.added`/`.done`, and exactly one terminal event.
+
+It is sans-I/O: `start()`, `feed()`, `finish()` and `fail()` return lists of event dicts, and the
+caller decides where they go (an SSE socket, the store, or nowhere for a non-streaming request).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from responsa.errors import ResponsaError, UpstreamProtocolError
+from responsa.ids import new_id
+from responsa.providers.deltas import (
+    Delta,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+JSONDict = dict[str, Any]
+Event = JSONDict
+
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+class _OpenItem:
+    """The item currently being streamed, with its open content part (if any)."""
+
+    __slots__ = ("item", "output_index", "part", "part_index", "part_kind", "chunks", "logprobs",
+                 "tool_index")
+
+    def __init__(self, item: JSONDict, output_index: int, tool_index: int | None = None) -> None:
+        self.item = item
+        self.output_index = output_index
+        self.tool_index = tool_index
+        self.part: JSONDict | None = None
+        self.part_index = -1
+        self.part_kind = ""
+        self.chunks: list[str] = []
+        self.logprobs: list[JSONDict] = []
+
+
+class ResponseBuilder:
+    """Builds one response's events. `response` is the initial snapshot (status, echo fields);
+    the builder updates it in place and it is the final Response object once a terminal event
+    was produced."""
+
+    def __init__(self, response: JSONDict, *, include_logprobs: bool = False) -> None:
+        self.response = response
+        self._include_logprobs = include_logprobs
+        self._seq = 0
+        self._open: _OpenItem | None = None
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+        self._tool_call_ids: dict[int, str] = {}
+        self._closed_tool_indexes: set[int] = set()
+        self.terminal = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, *, queued: bool = False) -> list[Event]:
+        self.response["status"] = "queued" if queued else "in_progress"
+        events = [self._lifecycle("response.created")]
+        if queued:
+            events.append(self._lifecycle("response.queued"))
+            self.response["status"] = "in_progress"
+        events.append(self._lifecycle("response.in_progress"))
+        return events
+
+    def feed(self, delta: Delta) -> list[Event]:
+        if isinstance(delta, TextDelta):
+            return self._content_delta("output_text", delta.text, delta.logprobs)
+        if isinstance(delta, ToolCallDelta):
+            return self._tool_call_delta(delta)
+        if isinstance(delta, ReasoningDelta):
+            return self._reasoning_delta(delta.text)
+        if isinstance(delta, RefusalDelta):
+            return self._content_delta("refusal", delta.text, None)
+        if isinstance(delta, Usage):
+            self._usage = delta
+            return []
+        if isinstance(delta, Finish):
+            self._finish = delta.reason
+            return []
+        raise TypeError(f"unknown delta {delta!r}")
+
+    def finish(self) -> list[Event]:
+        """Close the open item and emit `response.completed` or `response.incomplete`."""
+        reason = _INCOMPLETE_REASONS.get(self._finish or "stop")
+        events = self._close_item("incomplete" if reason else "completed")
+        self.response["usage"] = self._usage_object()
+        if reason:
+            self.response["status"] = "incomplete"
+            self.response["incomplete_details"] = {"reason": reason}
+            events.append(self._terminal("response.incomplete"))
+        else:
+            self.response["status"] = "completed"
+            self.response["completed_at"] = int(time.time())
+            events.append(self._terminal("response.completed"))
+        return events
+
+    def fail(self, error: ResponsaError) -> list[Event]:
+        """End with `response.failed`; a half-streamed item is closed as `incomplete` first so
+        every `output_item.added` still has its `.done`."""
+        events = self._close_item("incomplete")
+        self.response["status"] = "failed"
+        self.response["error"] = {"code": error.code or "server_error", "message": error.message}
+        self.response["usage"] = self._usage_object()
+        events.append(self._terminal("response.failed"))
+        return events
+
+    def cancel(self) -> list[Event]:
+        """End as `cancelled` (client gone or cancel requested). No event of the real API marks
+        this, so only the closing of the open item is emitted; the snapshot carries the status."""
+        events = self._close_item("incomplete")
+        self.response["status"] = "cancelled"
+        self.response["usage"] = self._usage_object()
+        self.terminal = True
+        return events
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def _content_delta(self, kind: str, text: str, logprobs: list[JSONDict] | None) -> list[Event]:
+        if not text and not logprobs:
+            return []
+        events: list[Event] = []
+        current = self._open
+        if current is None or current.item["type"] != "message":
+            events += self._close_item("completed")
+            item = {"id": new_id("msg"), "type": "message", "status": "in_progress",
+                    "content": [], "role": "assistant"}
+            events.append(self._open_item(item))
+            current = self._open
+            assert current is not None
+        if current.part_kind != kind:
+            events += self._close_part(current)
+            events.append(self._open_part(current, kind))
+        current.chunks.append(text)
+        base = {"item_id": current.item["id"], "output_index": current.output_index,
+                "content_index": current.part_index}
+        if kind == "output_text":
+            entries = logprobs if self._include_logprobs and logprobs else []
+            current.logprobs.extend(entries)
+            events.append(self._event("response.output_text.delta", **base, delta=text,
+                                      logprobs=entries))
+        else:
+            events.append(self._event("response.refusal.delta", **base, delta=text))
+        return events
+
+    def _reasoning_delta(self, text: str) -> list[Event]:
+        if not text:
+            return []
+        events: list[Event] = []
+        current = self._open
+        if current is None or current.item["type"] != "reasoning":
+            events += self._close_item("completed")
+            item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
+                    "status": "in_progress"}
+            events.append(self._open_item(item))
+            current = self._open
+            assert current is not None
+            events.append(self._open_part(current, "reasoning_text"))
+        current.chunks.append(text)
+        events.append(self._event("response.reasoning_text.delta", item_id=current.item["id"],
+                                  output_index=current.output_index,
+                                  content_index=current.part_index, delta=text))
+        return events
+
+    def _tool_call_delta(self, delta: ToolCallDelta) -> list[Event]:
+        events: list[Event] = []
+        current = self._open
+        if current is None or current.tool_index != delta.index:
+            if delta.index in self._closed_tool_indexes:
+                # Upstreams stream calls one after another; a fragment for a call we already
+                # closed would need the grammar reopened, which the Responses API cannot express.
+                raise UpstreamProtocolError(
+                    "upstream", f"tool call {delta.index} continued after it was closed")
+            events += self._close_item("completed")
+            call_id = delta.call_id or new_id("call")
+            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
+                    "arguments": "", "call_id": call_id, "name": delta.name or ""}
+            events.append(self._open_item(item, tool_index=delta.index))
+            current = self._open
+            assert current is not None
+        elif delta.name and not current.item["name"]:
+            current.item["name"] = delta.name
+        if delta.arguments:
+            current.chunks.append(delta.arguments)
+            events.append(self._event("response.function_call_arguments.delta",
+                                      item_id=current.item["id"],
+                                      output_index=current.output_index, delta=delta.arguments))
+        return events
+
+    def _open_item(self, item: JSONDict, tool_index: int | None = None) -> Event:
+        output = self.response["output"]
+        self._open = _OpenItem(item, len(output), tool_index)
+        output.append(item)
+        # The added event carries a copy: the item keeps changing until its `.done`.
+        return self._event("response.output_item.added", output_index=self._open.output_index,
+                           item=_copy_item(item))
+
+    def _close_item(self, status: str) -> list[Event]:
+        current = self._open
+        if current is None:
+            return []
+        self._open = None
+        item = current.item
+        events: list[Event] = []
+        kind = item["type"]
+        if kind == "function_call":
+            arguments = "".join(current.chunks)
+            item["arguments"] = arguments
+            self._closed_tool_indexes.add(current.tool_index if current.tool_index is not None
+                                          else -1)
+            events.append(self._event("response.function_call_arguments.done",
+                                      item_id=item["id"], output_index=current.output_index,
+                                      arguments=arguments, name=item["name"]))
+        else:
+            events += self._close_part(current)
+        item["status"] = status
+        events.append(self._event("response.output_item.done",
+                                  output_index=current.output_index, item=item))
+        return events
+
+    def _open_part(self, current: _OpenItem, kind: str) -> Event:
+        current.part_index += 1
+        current.part_kind = kind
+        current.chunks = []
+        current.logprobs = []
+        if kind == "output_text":
+            part: JSONDict = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+        elif kind == "refusal":
+            part = {"type": "refusal", "refusal": ""}
+        else:
+            part = {"type": "reasoning_text", "text": ""}
+        current.part = part
+        return self._event("response.content_part.added", item_id=current.item["id"],
+                           output_index=current.output_index, content_index=current.part_index,
+                           part=dict(part))
+
+    def _close_part(self, current: _OpenItem) -> list[Event]:
+        part = current.part
+        if part is None:
+            return []
+        current.part = None
+        current.part_kind = ""
+        text = "".join(current.chunks)
+        base = {"item_id": current.item["id"], "output_index": current.output_index,
+                "content_index": current.part_index}
+        events: list[Event] = []
+        kind = part["type"]
+        if kind == "output_text":
+            part["text"] = text
+            part["logprobs"] = current.logprobs
+            events.append(self._event("response.output_text.done", **base, text=text,
+                                      logprobs=current.logprobs))
+        elif kind == "refusal":
+            part["refusal"] = text
+            events.append(self._event("response.refusal.done", **base, refusal=text))
+        else:
+            part["text"] = text
+            events.append(self._event("response.reasoning_text.done", **base, text=text))
+        current.item["content"].append(part)
+        events.append(self._event("response.content_part.done", **base, part=part))
+        return events
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _event(self, type_: str, **fields: Any) -> Event:
+        event = {"type": type_, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return event
+
+    def _lifecycle(self, type_: str) -> Event:
+        # Lifecycle snapshots are taken now; later mutations of the response must not leak in.
+        return self._event(type_, response={**self.response, "output": list(self.response["output"])})
+
+    def _terminal(self, type_: str) -> Event:
+        self.terminal = True
+        return self._event(type_, response=self.response)
+
+    def _usage_object(self) -> JSONDict | None:
+        usage = self._usage
+        if usage is None:
+            return None
+        return {
+            "input_tokens": usage.input_tokens,
+            "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
+            "output_tokens": usage.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+        }
+
+    @property
+    def next_sequence_number(self) -> int:
+        return self._seq
+
+
+def _copy_item(item: JSONDict) -> JSONDict:
+    copy = dict(item)
+    if "content" in copy:
+        copy["content"] = list(copy["content"])
+    return copy
+

@@ -1,0 +1,1 @@
+"""Upstream adapters: one module per dialect, selected through the registry."""

@@ -1,0 +1,72 @@
+"""The provider protocol: what an upstream adapter must offer the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from responsa.providers.deltas import Delta
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an upstream can do natively; the engine and adapter emulate or refuse the rest."""
+
+    tools: bool = True
+    named_tool_choice: bool = True  # {"type":"function","name":…}; else emulated with "required"
+    tool_choice_none_drops_tools: bool = False  # engines that render tools even with "none"
+    json_schema: bool = True
+    logprobs: bool = True
+    images: bool = True
+    reasoning: bool = False
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """One model call, in Responses terms. Adapters translate it into their dialect.
+
+    `input` is the effective context (previous turns included), as Responses input items with a
+    `type` on every item, oldest first. `tools` are Responses tool declarations.
+    """
+
+    model: str
+    input: list[JSONDict]
+    instructions: str | None = None
+    tools: list[JSONDict] = field(default_factory=list)
+    tool_choice: str | JSONDict = "auto"
+    parallel_tool_calls: bool = True
+    temperature: float | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    max_output_tokens: int | None = None
+    top_logprobs: int | None = None
+    logprobs: bool = False
+    text_format: JSONDict | None = None
+    reasoning: JSONDict | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str  # as the upstream knows it (without the provider prefix)
+    context_window: int | None = None
+
+
+class Provider(Protocol):
+    """An upstream. `open()` sends the request and raises an `UpstreamError` if the upstream
+    refuses it before streaming (so a 4xx can still become an HTTP error); iterating the opened
+    stream yields deltas and raises `UpstreamError` on failures mid-stream."""
+
+    name: str
+    capabilities: Capabilities
+
+    def open(self, request: ModelRequest) -> AbstractAsyncContextManager[AsyncIterator[Delta]]: ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,264 @@
+"""Responses ⇄ Chat Completions, without I/O: request bodies out, deltas in.
+
+Kept apart from the HTTP adapter so the mapping can be read (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from responsa.errors import InvalidRequestError, UpstreamProtocolError
+from responsa.providers.base import Capabilities, ModelRequest
+from responsa.providers.deltas import (
+    Delta,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+JSONDict = dict[str, Any]
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+# Roles the chat dialect knows; `developer` is newer than most engines' templates.
+_CHAT_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
+
+
+def build_chat_body(request: ModelRequest, capabilities: Capabilities) -> JSONDict:
+    body: JSONDict = {
+        "model": request.model,
+        "messages": to_chat_messages(request),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    _add_tools(body, request, capabilities)
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.max_output_tokens is not None:
+        body["max_tokens"] = request.max_output_tokens
+    if request.logprobs:
+        body["logprobs"] = True
+        body["top_logprobs"] = request.top_logprobs or 0
+    response_format = _response_format(request.text_format)
+    if response_format is not None:
+        body["response_format"] = response_format
+    if request.user is not None:
+        body["user"] = request.user
+    return body
+
+
+def to_chat_messages(request: ModelRequest) -> list[JSONDict]:
+    messages: list[JSONDict] = []
+    if request.instructions:
+        messages.append({"role": "system", "content": request.instructions})
+    for index, item in enumerate(request.input):
+        kind = item["type"]
+        if kind == "message":
+            messages.append(_message(item, index))
+        elif kind == "function_call":
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            previous = messages[-1] if messages else None
+            # Parallel calls (and text said before them) belong to one assistant turn.
+            if previous is not None and previous["role"] == "assistant":
+                previous.setdefault("tool_calls", []).append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
+                             "content": _tool_output_text(item["output"], index)})
+        elif kind == "reasoning":
+            # Chat engines take no reasoning back in their input; its text was already
+            # shown to the client, and the model reasons afresh on the next turn.
+            continue
+        else:
+            raise InvalidRequestError(
+                f"Input items of type '{kind}' are not supported by chat-completions providers.",
+                param=f"input[{index}]", code="unsupported_value")
+    return messages
+
+
+def _message(item: JSONDict, index: int) -> JSONDict:
+    role = _CHAT_ROLES[item["role"]]
+    content = item["content"]
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    parts: list[JSONDict] = []
+    for part_index, part in enumerate(content):
+        kind = part["type"]
+        if kind in ("input_text", "output_text", "text"):
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "refusal":
+            parts.append({"type": "text", "text": part["refusal"]})
+        elif kind == "input_image":
+            url = part.get("image_url")
+            if not url:
+                raise InvalidRequestError(
+                    "Images by 'file_id' need the Files API, which is not available yet; "
+                    "send 'image_url' instead.",
+                    param=f"input[{index}].content[{part_index}]", code="unsupported_value")
+            parts.append({"type": "image_url",
+                          "image_url": {"url": url, "detail": part.get("detail") or "auto"}})
+        elif kind == "input_file":
+            file_data = part.get("file_data")
+            if not file_data:
+                raise InvalidRequestError(
+                    "Files by 'file_id' or 'file_url' are not supported yet; send 'file_data'.",
+                    param=f"input[{index}].content[{part_index}]", code="unsupported_value")
+            file: JSONDict = {"file_data": file_data}
+            if part.get("filename"):
+                file["filename"] = part["filename"]
+            parts.append({"type": "file", "file": file})
+        else:
+            raise InvalidRequestError(
+                f"Content parts of type '{kind}' are not supported.",
+                param=f"input[{index}].content[{part_index}]", code="unsupported_value")
+    if all(part["type"] == "text" for part in parts):
+        # Plain strings are what every engine's chat template understands.
+        return {"role": role, "content": "".join(part["text"] for part in parts)}
+    return {"role": role, "content": parts}
+
+
+def _tool_output_text(output: str | list[JSONDict], index: int) -> str:
+    if isinstance(output, str):
+        return output
+    texts = []
+    for part in output:
+        if part["type"] != "input_text":
+            raise InvalidRequestError(
+                "Only text is supported in function_call_output for chat-completions providers.",
+                param=f"input[{index}].output", code="unsupported_value")
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def _add_tools(body: JSONDict, request: ModelRequest, capabilities: Capabilities) -> None:
+    tools = [_chat_tool(tool) for tool in request.tools]
+    choice = request.tool_choice
+    if not tools:
+        return
+    if isinstance(choice, dict):
+        kind = choice["type"]
+        if kind == "allowed_tools":
+            allowed = {tool["name"] for tool in choice["tools"] if tool.get("type") == "function"}
+            tools = [tool for tool in tools if tool["function"]["name"] in allowed]
+            choice = choice["mode"]
+        elif kind == "function":
+            if capabilities.named_tool_choice:
+                choice = {"type": "function", "function": {"name": choice["name"]}}
+            else:
+                # Emulate: offer only the named tool and require a call.
+                tools = [tool for tool in tools if tool["function"]["name"] == choice["name"]]
+                choice = "required"
+    if choice == "none" and capabilities.tool_choice_none_drops_tools:
+        return
+    body["tools"] = tools
+    body["tool_choice"] = choice
+    body["parallel_tool_calls"] = request.parallel_tool_calls
+
+
+def _chat_tool(tool: JSONDict) -> JSONDict:
+    function: JSONDict = {"name": tool["name"],
+                          "parameters": tool.get("parameters") or {"type": "object",
+                                                                   "properties": {}}}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
+
+
+def _response_format(text_format: JSONDict | None) -> JSONDict | None:
+    if not text_format or text_format["type"] == "text":
+        return None
+    if text_format["type"] == "json_object":
+        return {"type": "json_object"}
+    schema: JSONDict = {"name": text_format["name"], "schema": text_format["schema"]}
+    if text_format.get("strict") is not None:
+        schema["strict"] = text_format["strict"]
+    if text_format.get("description"):
+        schema["description"] = text_format["description"]
+    return {"type": "json_schema", "json_schema": schema}
+
+
+class ChunkDecoder:
+    """Turns chat-completion stream chunks (parsed JSON) into deltas."""
+
+    __slots__ = ("provider", "finished")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.finished = False
+
+    def decode(self, data: bytes) -> list[Delta]:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(self.provider, "unparseable stream chunk") from exc
+        if not isinstance(chunk, dict):
+            raise UpstreamProtocolError(self.provider, "stream chunk is not an object")
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise UpstreamProtocolError(self.provider, f"error in stream: {message}")
+        deltas: list[Delta] = []
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                deltas.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if content:
+                deltas.append(TextDelta(content, _logprobs(choice.get("logprobs"))))
+            if delta.get("refusal"):
+                deltas.append(RefusalDelta(delta["refusal"]))
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
+                deltas.append(ToolCallDelta(index=call.get("index", 0),
+                                            arguments=function.get("arguments") or "",
+                                            name=function.get("name"), call_id=call.get("id")))
+            reason = choice.get("finish_reason")
+            if reason:
+                self.finished = True
+                deltas.append(Finish(_FINISH_REASONS.get(reason, "stop")))
+        usage = chunk.get("usage")
+        if usage:
+            deltas.append(_usage(usage))
+        return deltas
+
+
+def _logprobs(logprobs: JSONDict | None) -> list[JSONDict]:
+    if not logprobs or not logprobs.get("content"):
+        return []
+    return [
+        {"token": entry["token"], "bytes": entry.get("bytes") or list(entry["token"].encode()),
+         "logprob": entry["logprob"],
+         "top_logprobs": [{"token": top["token"],
+                           "bytes": top.get("bytes") or list(top["token"].encode()),
+                           "logprob": top["logprob"]} for top in entry.get("top_logprobs") or ()]}
+        for entry in logprobs["content"]
+    ]
+
+
+def _usage(usage: JSONDict) -> Usage:
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+    )

@@ -1,0 +1,58 @@
+"""The normalized vocabulary every provider speaks to the engine.
+
+Providers translate their dialect's stream into these small values; only the response builder
+turns them into Responses events, items, indexes and sequence numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+    # OpenAI-shaped logprob entries: {token, bytes, logprob, top_logprobs:[{token, bytes, logprob}]}
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RefusalDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    """Raw reasoning text (`reasoning_content` / `reasoning` on chat engines)."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A fragment of a function call. `index` tells parallel calls apart; the first fragment of an
+    index carries the name (and the call id when the upstream has one)."""
+
+    index: int
+    arguments: str = ""
+    name: str | None = None
+    call_id: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: FinishReason
+
+
+Delta = TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Usage | Finish

@@ -1,0 +1,1 @@
+"""Durable state behind one protocol: SQLite embedded by default, PostgreSQL for many replicas."""
