@@ -4,6 +4,7 @@
     ├── InvalidRequestError            400 invalid_request_error (validation, bad references)
     │   └── ContextLengthExceededError 400 code=context_length_exceeded
     ├── AuthenticationError            401 invalid_request_error, code=invalid_api_key
+    │   └── MissingAPIKeyError         401 code=null
     ├── NotFoundError                  404 invalid_request_error
     ├── ConflictError                  409 invalid_request_error
     └── UpstreamError                  502 server_error — the provider misbehaved
@@ -51,6 +52,10 @@ class AuthenticationError(ResponsaError):
     status_code = 401
     error_type = "invalid_request_error"
     default_code = "invalid_api_key"
+
+
+class MissingAPIKeyError(AuthenticationError):
+    default_code = None
 
 
 class NotFoundError(ResponsaError):

@@ -1,0 +1,65 @@
+"""The application factory: routes, error rendering, and the lifespan that owns the store and
+the providers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from responsa.api import models, responses
+from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
+from responsa.api.json import json_response
+from responsa.api.middleware import EdgeMiddleware
+from responsa.config import Settings
+from responsa.engine.run import Engine
+from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
+from responsa.providers.registry import ProviderRegistry
+from responsa.store.registry import create_store
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = f"Invalid URL ({request.method} {request.url.path})"
+    if exc.status_code == 404:
+        return error_response(NotFoundError(message))
+    error = InvalidRequestError(message if exc.status_code == 405 else str(exc.detail))
+    error.status_code = exc.status_code
+    return error_response(error)
+
+
+def create_app(settings: Settings) -> EdgeMiddleware:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = create_store(settings.database)
+        await store.open()
+        providers = ProviderRegistry(settings.providers, default=settings.default_provider)
+        engine = Engine(store, providers)
+        app.state.settings = settings
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            await engine.drain()
+            await providers.aclose()
+            await store.close()
+
+    app = Starlette(
+        routes=[Route("/health", health, methods=["GET"]), *responses.routes, *models.routes],
+        exception_handlers={
+            ResponsaError: handle_responsa_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    return EdgeMiddleware(app, api_keys=settings.api_keys)

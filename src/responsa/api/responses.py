@@ -1,0 +1,108 @@
+"""/v1/responses: create, retrieve (and replay), delete, cancel, input items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from responsa.api.json import json_response
+from responsa.api.query import bool_param, include_param, int_param, order_param
+from responsa.api.sse import EventStreamResponse
+from responsa.engine.run import Engine
+from responsa.engine.snapshot import render_input_item, render_response
+from responsa.errors import InvalidRequestError, NotFoundError
+from responsa.protocol.request import parse_create_request
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _not_found(response_id: str) -> NotFoundError:
+    return NotFoundError(f"Response with id '{response_id}' not found.")
+
+
+async def create_response(request: Request) -> Any:
+    body = parse_create_request(await request.body())
+    engine = _engine(request)
+    run = await engine.create(body)
+    if body.get("stream"):
+        return EventStreamResponse(run.events(),
+                                   heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
+    async for _ in run.events():
+        pass
+    return json_response(run.response)
+
+
+async def retrieve_response(request: Request) -> Any:
+    response_id = request.path_params["response_id"]
+    query = request.query_params
+    include = include_param(query)
+    store = _engine(request).store
+    if bool_param(query, "stream"):
+        starting_after = int_param(query, "starting_after", default=None, minimum=-1)
+        if await store.get_response(response_id) is None:
+            raise _not_found(response_id)
+        events = await store.get_events(response_id, starting_after=starting_after)
+        return EventStreamResponse(_replay(events),
+                                   heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
+    response = await store.get_response(response_id)
+    if response is None:
+        raise _not_found(response_id)
+    return json_response(render_response(response, include))
+
+
+async def _replay(events: list[dict[str, Any]]) -> Any:
+    for event in events:
+        yield event
+
+
+async def delete_response(request: Request) -> Response:
+    response_id = request.path_params["response_id"]
+    if not await _engine(request).store.delete_response(response_id):
+        raise _not_found(response_id)
+    return json_response({"id": response_id, "object": "response", "deleted": True})
+
+
+async def cancel_response(request: Request) -> Response:
+    response_id = request.path_params["response_id"]
+    response = await _engine(request).store.get_response(response_id)
+    if response is None:
+        raise _not_found(response_id)
+    if not response.get("background"):
+        raise InvalidRequestError("Cannot cancel a synchronous response.")
+    # Background runs are not accepted yet, so no stored response can be running here.
+    raise InvalidRequestError("Cannot cancel a response that is not in progress.")
+
+
+async def list_input_items(request: Request) -> Response:
+    response_id = request.path_params["response_id"]
+    query = request.query_params
+    include = include_param(query)
+    limit = int_param(query, "limit", default=20, minimum=1, maximum=100)
+    assert limit is not None
+    page = await _engine(request).store.list_input_items(
+        response_id, after=query.get("after"), limit=limit, order=order_param(query))  # type: ignore[arg-type]
+    if page is None:
+        raise _not_found(response_id)
+    data = [render_input_item(item, include) for item in page.data]
+    return json_response({
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": page.has_more,
+    })
+
+
+routes = [
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
+    Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+    Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+]

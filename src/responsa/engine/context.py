@@ -1,0 +1,82 @@
+"""What the model sees: the stored chain behind `previous_response_id`, then the new input.
+
+The new input's items get server ids where the client sent none, so they can be listed
+(`input_items`) and continued from exactly as stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from responsa.errors import InvalidRequestError
+from responsa.ids import new_id
+from responsa.store.base import Store
+
+JSONDict = dict[str, Any]
+
+_ID_PREFIXES = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+}
+# Items whose list form (ResponseItem) always carries a status.
+_STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output"})
+
+
+@dataclass(slots=True)
+class ConversationContext:
+    input_items: list[JSONDict]  # this request's own input, as stored
+    model_input: list[JSONDict]  # everything the model sees, oldest first
+
+
+async def build_context(store: Store, body: JSONDict) -> ConversationContext:
+    input_items = [_with_id(item) for item in body.get("input") or ()]
+    history: list[JSONDict] = []
+    previous_id = body.get("previous_response_id")
+    if previous_id:
+        found = await store.get_context(previous_id)
+        if found is None:
+            raise InvalidRequestError(f"Previous response with id '{previous_id}' not found.",
+                                      param="previous_response_id",
+                                      code="previous_response_not_found")
+        history = found
+    model_input = history + input_items if history else input_items
+    check_tool_call_pairs(model_input, first_new=len(history))
+    return ConversationContext(input_items=input_items, model_input=model_input)
+
+
+def _with_id(item: JSONDict) -> JSONDict:
+    kind = item["type"]
+    if "id" not in item or item["id"] is None:
+        item = {"id": new_id(_ID_PREFIXES.get(kind, "item")), **item}
+    if kind in _STATUS_DEFAULTED and item.get("status") is None:
+        item["status"] = "completed"
+    return item
+
+
+def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
+    """Every function_call_output answers an earlier call, and every finished call in the
+    context has its output — as the real API insists before anything reaches the model."""
+    calls: dict[str, int] = {}
+    answered: set[str] = set()
+    for position, item in enumerate(items):
+        kind = item["type"]
+        if kind == "function_call" and item.get("status") in (None, "completed"):
+            calls[item["call_id"]] = position
+        elif kind == "function_call_output":
+            call_id = item.get("call_id")
+            if call_id not in calls:
+                raise InvalidRequestError(
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    param=_input_param(position, first_new))
+            answered.add(call_id)
+    for call_id, position in calls.items():
+        if call_id not in answered:
+            raise InvalidRequestError(f"No tool output found for function call {call_id}.",
+                                      param=_input_param(position, first_new))
+
+
+def _input_param(position: int, first_new: int) -> str:
+    return "input" if position < first_new else f"input[{position - first_new}]"

@@ -1,0 +1,156 @@
+"""Running one response: context in, provider stream through the builder, state out.
+
+Every response is a stream of events (stream first, one path): a streaming request sends them as
+SSE, a non-streaming one drains them and returns the final snapshot. Either way the same run
+persists the response, its input items and its event log when `store` is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from responsa.engine.builder import Event, ResponseBuilder
+from responsa.engine.context import ConversationContext, build_context
+from responsa.engine.snapshot import LOGPROBS, initial_response
+from responsa.errors import InvalidRequestError, ResponsaError, UpstreamError, UpstreamStatusError
+from responsa.providers.base import ModelRequest, Provider
+from responsa.providers.deltas import Delta
+from responsa.providers.registry import ProviderRegistry
+from responsa.store.base import Store, StoredResponse
+
+JSONDict = dict[str, Any]
+
+
+class Engine:
+    def __init__(self, store: Store, providers: ProviderRegistry) -> None:
+        self.store = store
+        self.providers = providers
+        # Saves that must finish even when the request that started them is cancelled.
+        self._pending_saves: set[asyncio.Task[None]] = set()
+
+    async def create(self, body: JSONDict) -> ResponseRun:
+        """Check references, open the upstream and return the run, ready to stream.
+
+        Raises `ResponsaError` for anything that should be an HTTP error: nothing is stored and
+        nothing streamed yet. Failures of the upstream itself do not raise here; they become a
+        run that ends in `response.failed`.
+        """
+        if body.get("background"):
+            raise InvalidRequestError("Background responses are not supported yet.",
+                                      param="background", code="unsupported_value")
+        provider, upstream_model = self.providers.resolve(body["model"])
+        context = await build_context(self.store, body)
+        request = _model_request(body, upstream_model, context)
+        response = initial_response(body, model=body["model"])
+        include = frozenset(body.get("include") or ())
+        run = ResponseRun(self, provider, request, response, context,
+                          include_logprobs=LOGPROBS in include)
+        await run.open_upstream()
+        return run
+
+    def save_in_background(self, record: StoredResponse) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self.store.save_response(record))
+        self._pending_saves.add(task)
+        task.add_done_callback(self._pending_saves.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for saves still in flight (at shutdown)."""
+        if self._pending_saves:
+            await asyncio.gather(*self._pending_saves, return_exceptions=True)
+
+
+class ResponseRun:
+    def __init__(self, engine: Engine, provider: Provider, request: ModelRequest,
+                 response: JSONDict, context: ConversationContext, *,
+                 include_logprobs: bool) -> None:
+        self._engine = engine
+        self._provider = provider
+        self._request = request
+        self._context = context
+        self._builder = ResponseBuilder(response, include_logprobs=include_logprobs)
+        self._exit_stack = contextlib.AsyncExitStack()
+        self._deltas: AsyncIterator[Delta] | None = None
+        self._open_error: UpstreamError | None = None
+        self._events: list[Event] = []
+
+    @property
+    def response(self) -> JSONDict:
+        return self._builder.response
+
+    async def open_upstream(self) -> None:
+        try:
+            self._deltas = await self._exit_stack.enter_async_context(
+                self._provider.open(self._request))
+        except UpstreamStatusError as exc:
+            if exc.is_client_error:
+                # The upstream refused the request itself: that is the caller's error to fix.
+                raise InvalidRequestError(exc.message, code="upstream_rejected_request") from exc
+            self._open_error = exc
+        except UpstreamError as exc:
+            self._open_error = exc
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The response's events, ending in exactly one terminal event. Closing this iterator
+        early (a client that went away) stops the upstream and stores the run as cancelled."""
+        builder = self._builder
+        log = self._events
+        try:
+            for event in builder.start():
+                log.append(event)
+                yield event
+            try:
+                if self._open_error is not None:
+                    raise self._open_error
+                assert self._deltas is not None
+                async for delta in self._deltas:
+                    for event in builder.feed(delta):
+                        log.append(event)
+                        yield event
+                closing = builder.finish()
+            except ResponsaError as exc:
+                closing = builder.fail(exc)
+            for event in closing:
+                log.append(event)
+                yield event
+        finally:
+            if not builder.terminal:
+                log.extend(builder.cancel())
+            await self._finish()
+
+    async def _finish(self) -> None:
+        save: asyncio.Task[None] | None = None
+        if self.response["store"]:
+            record = StoredResponse(self.response, self._context.input_items, self._events)
+            save = self._engine.save_in_background(record)
+        # Shielded: a cancelled request must still close the upstream and finish its save.
+        await asyncio.shield(self._exit_stack.aclose())
+        if save is not None:
+            await asyncio.shield(save)
+
+
+def _model_request(body: JSONDict, upstream_model: str, context: ConversationContext) -> ModelRequest:
+    include = body.get("include") or ()
+    text = body.get("text") or {}
+    tools = [tool for tool in body.get("tools") or () if tool["type"] == "function"]
+    return ModelRequest(
+        model=upstream_model,
+        input=context.model_input,
+        instructions=body.get("instructions"),
+        tools=tools,
+        tool_choice=body.get("tool_choice") or "auto",
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        presence_penalty=body.get("presence_penalty"),
+        frequency_penalty=body.get("frequency_penalty"),
+        max_output_tokens=body.get("max_output_tokens"),
+        top_logprobs=body.get("top_logprobs"),
+        logprobs=LOGPROBS in include,
+        text_format=text.get("format"),
+        reasoning=body.get("reasoning"),
+        user=body.get("user"),
+    )

@@ -1,0 +1,104 @@
+"""The Response object: its initial snapshot from a request, and what `include` shows of it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from responsa.ids import new_id
+
+JSONDict = dict[str, Any]
+
+LOGPROBS = "message.output_text.logprobs"
+INPUT_IMAGE_URLS = "message.input_image.image_url"
+
+
+def initial_response(body: JSONDict, *, model: str) -> JSONDict:
+    """A fresh `in_progress` Response echoing the request, every field present as the real API
+    sends it (api-surface §5.1; the Open Responses spec requires them all)."""
+    text = body.get("text") or {}
+    reasoning = body.get("reasoning") or {}
+    conversation = body.get("conversation")
+    return {
+        "id": new_id("resp"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress",
+        "background": bool(body.get("background")),
+        "completed_at": None,
+        "conversation": _conversation(conversation),
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": body.get("max_tool_calls"),
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": _default(body.get("parallel_tool_calls"), True),
+        "previous_response_id": body.get("previous_response_id"),
+        "prompt": body.get("prompt"),
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "prompt_cache_retention": body.get("prompt_cache_retention"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "safety_identifier": body.get("safety_identifier"),
+        "service_tier": "default",
+        "store": _default(body.get("store"), True),
+        "temperature": _default(body.get("temperature"), 1.0),
+        "text": {"format": text.get("format") or {"type": "text"},
+                 "verbosity": text.get("verbosity") or "medium"},
+        "tool_choice": _default(body.get("tool_choice"), "auto"),
+        "tools": body.get("tools") or [],
+        "top_logprobs": _default(body.get("top_logprobs"), 0),
+        "top_p": _default(body.get("top_p"), 1.0),
+        "presence_penalty": _default(body.get("presence_penalty"), 0.0),
+        "frequency_penalty": _default(body.get("frequency_penalty"), 0.0),
+        "truncation": _default(body.get("truncation"), "disabled"),
+        "usage": None,
+        "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    }
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _conversation(value: Any) -> JSONDict | None:
+    if value is None:
+        return None
+    return {"id": value} if isinstance(value, str) else {"id": value["id"]}
+
+
+def render_response(response: JSONDict, include: frozenset[str]) -> JSONDict:
+    """A stored Response as a retrieve with `include` shows it: logprobs only when asked."""
+    if LOGPROBS in include or not _has_logprobs(response):
+        return response
+    output = [_without_logprobs(item) for item in response["output"]]
+    return {**response, "output": output}
+
+
+def _has_logprobs(response: JSONDict) -> bool:
+    return any(part.get("logprobs")
+               for item in response["output"] if item.get("type") == "message"
+               for part in item.get("content") or ())
+
+
+def _without_logprobs(item: JSONDict) -> JSONDict:
+    if item.get("type") != "message":
+        return item
+    content = [{**part, "logprobs": []} if part.get("logprobs") else part
+               for part in item.get("content") or ()]
+    return {**item, "content": content}
+
+
+def render_input_item(item: JSONDict, include: frozenset[str]) -> JSONDict:
+    """Input items as `input_items.list` shows them: image URLs only when asked."""
+    if INPUT_IMAGE_URLS in include or item.get("type") != "message":
+        return item
+    content = item.get("content")
+    if not isinstance(content, list) or not any(
+            part.get("type") == "input_image" and part.get("image_url") for part in content):
+        return item
+    parts = [{**part, "image_url": None} if part.get("type") == "input_image" else part
+             for part in content]
+    return {**item, "content": parts}

@@ -1,0 +1,90 @@
+"""An independent checker of the Responses event grammar (api-surface §4.3–4.5).
+
+Used on the builder's output and on what clients receive over the wire, so the two are held to
+the same rules as the official SDK's stream helper, and a little more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
+LIFECYCLE = {"response.created", "response.queued", "response.in_progress"} | TERMINAL
+_TEXT_DELTAS = {
+    "response.output_text.delta": ("response.output_text.done", "text", "output_text"),
+    "response.refusal.delta": ("response.refusal.done", "refusal", "refusal"),
+    "response.reasoning_text.delta": ("response.reasoning_text.done", "text", "reasoning_text"),
+}
+_DONE_TO_DELTA = {done: delta for delta, (done, _, _) in _TEXT_DELTAS.items()}
+
+
+def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: bool = False) -> None:
+    assert events, "no events"
+    assert events[0]["type"] == "response.created", events[0]["type"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events))), "sequence gaps"
+    response_id = events[0]["response"]["id"]
+    assert events[0]["response"]["output"] == []
+    open_item: dict[str, Any] | None = None
+    open_index = -1
+    open_part: int | None = None
+    parts_seen = 0
+    buffers: dict[tuple[int, int], list[str]] = {}
+    args: list[str] = []
+    done_items: list[dict[str, Any]] = []
+    terminal_count = 0
+    for position, event in enumerate(events):
+        kind = event["type"]
+        if kind in LIFECYCLE:
+            assert event["response"]["id"] == response_id, "lifecycle identity changed"
+            if kind in TERMINAL:
+                terminal_count += 1
+                assert position == len(events) - 1, "events after the terminal event"
+                assert open_item is None, "terminal event with an item still open"
+                assert event["response"]["output"] == done_items, "final output != done items"
+                assert event["response"]["status"] == kind.removeprefix("response.")
+            continue
+        assert terminal_count == 0
+        if kind == "response.output_item.added":
+            assert open_item is None, "an item opened while another is open"
+            assert event["output_index"] == len(done_items), "output_index not contiguous"
+            open_item, open_index, open_part, parts_seen, args = event["item"], event[
+                "output_index"], None, 0, []
+            assert open_item["status"] == "in_progress"
+            continue
+        assert open_item is not None, f"{kind} outside an item"
+        assert event["output_index"] == open_index, f"{kind} for another output_index"
+        if "item_id" in event:
+            assert event["item_id"] == open_item["id"], f"{kind} for another item"
+        if kind == "response.output_item.done":
+            item = event["item"]
+            assert open_part is None, "item done with a content part open"
+            assert (item["type"], item["id"], item.get("call_id")) == (
+                open_item["type"], open_item["id"], open_item.get("call_id")), "identity changed"
+            assert item["status"] in ("completed", "incomplete")
+            if item["type"] == "function_call":
+                assert item["arguments"] == "".join(args)
+            done_items.append(item)
+            open_item = None
+        elif kind == "response.content_part.added":
+            assert open_part is None and event["content_index"] == parts_seen
+            open_part = event["content_index"]
+            parts_seen += 1
+            buffers[(open_index, open_part)] = []
+        elif kind == "response.content_part.done":
+            assert event["content_index"] == open_part
+            open_part = None
+        elif kind in _TEXT_DELTAS:
+            assert event["content_index"] == open_part, f"{kind} outside its content part"
+            buffers[(open_index, open_part)].append(event["delta"])
+        elif kind in _DONE_TO_DELTA:
+            field = _TEXT_DELTAS[_DONE_TO_DELTA[kind]][1]
+            assert event[field] == "".join(buffers[(open_index, event["content_index"])])
+        elif kind == "response.function_call_arguments.delta":
+            assert open_item["type"] == "function_call"
+            args.append(event["delta"])
+        elif kind == "response.function_call_arguments.done":
+            assert event["arguments"] == "".join(args)
+        else:
+            raise AssertionError(f"unexpected event {kind}")
+    if not allow_unterminated:
+        assert terminal_count == 1, "no terminal event"

@@ -1,0 +1,157 @@
+"""A chat-completions upstream that plays exact scripts, for protocol edge cases.
+
+The real engine (llama.cpp) covers ordinary behaviour; this one covers what a random tiny model
+cannot be made to do on cue: specific deltas, reasoning fields, refusals, upstream errors, slow
+or broken streams. It is a real HTTP server on 127.0.0.1 (uvicorn in a thread). The request's
+`model` names the script, so `scripted/<name>` through responsa plays `<name>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+
+
+@dataclass
+class Pause:
+    seconds: float
+
+
+@dataclass
+class Drop:
+    """Stop sending mid-body: the connection ends without a complete response."""
+
+
+@dataclass
+class Script:
+    chunks: list[Any] = field(default_factory=list)  # dicts (sent as `data:` JSON), bytes, Pause, Drop
+    status: int = 200
+    error: dict[str, Any] | None = None  # body for a non-2xx answer
+    done: bool = True  # send `data: [DONE]` at the end
+
+
+def chunk(delta: dict[str, Any] | None = None, *, finish: str | None = None,
+          usage: dict[str, Any] | None = None, logprobs: Any = None) -> dict[str, Any]:
+    choices = [] if delta is None and finish is None else [
+        {"index": 0, "delta": delta or {}, "finish_reason": finish, "logprobs": logprobs}]
+    body: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                            "created": 0, "model": "scripted", "choices": choices}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def usage(prompt: int = 5, completion: int = 7, **details: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                              "total_tokens": prompt + completion}
+    if "cached" in details:
+        result["prompt_tokens_details"] = {"cached_tokens": details["cached"]}
+    if "reasoning" in details:
+        result["completion_tokens_details"] = {"reasoning_tokens": details["reasoning"]}
+    return result
+
+
+def text_script(*pieces: str, finish: str = "stop") -> Script:
+    chunks: list[Any] = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"content": piece}) for piece in pieces]
+    chunks += [chunk(finish=finish), chunk(usage=usage())]
+    return Script(chunks)
+
+
+class ScriptedUpstream:
+    def __init__(self) -> None:
+        self.scripts: dict[str, Script] = {}
+        self.requests: list[dict[str, Any]] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def last_request(self, model: str) -> dict[str, Any]:
+        return next(body for body in reversed(self.requests) if body.get("model") == model)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"].endswith("/models"):
+            await _send_json(send, 200, {"object": "list", "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "scripted"}
+                for name in self.scripts]})
+            return
+        request = orjson.loads(body)
+        self.requests.append(request)
+        script = self.scripts.get(request.get("model", ""))
+        if script is None:
+            await _send_json(send, 404, {"error": {"message": "no such script", "type": "x"}})
+            return
+        if script.status != 200:
+            await _send_json(send, script.status, script.error or {"error": {"message": "boom"}})
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        for item in script.chunks:
+            if isinstance(item, Pause):
+                await asyncio.sleep(item.seconds)
+                continue
+            if isinstance(item, Drop):
+                return  # uvicorn closes the connection on an unfinished body
+            data = item if isinstance(item, bytes) else b"data: " + orjson.dumps(item) + b"\n\n"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        tail = b"data: [DONE]\n\n" if script.done else b""
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    def start(self) -> ScriptedUpstream:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self, log_level="critical", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("scripted upstream did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+async def _send_json(send: Any, status: int, body: Any) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": orjson.dumps(body)})
+
+
+def running() -> Iterator[ScriptedUpstream]:
+    upstream = ScriptedUpstream().start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
