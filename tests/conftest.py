@@ -1,0 +1,122 @@
+"""Shared fixtures: real upstreams, real databases, and responsa as a real process.
+
+- `llama`: llama.cpp's own server (xllamacpp) running a tiny model the suite generates;
+- `scripted`: a chat-completions server that plays exact scripts for edge cases;
+- `postgres_dsn`: a throwaway PostgreSQL cluster (or RESPONSA_TEST_POSTGRES_DSN);
+- `server` / `client`: responsa on SQLite, driven by the official `openai` SDK;
+- `server_any_db` / `client_any_db`: the same on SQLite and on PostgreSQL, for storage tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from tests.support.llama_server import LlamaServer, start_llama_server
+from tests.support.postgres import start_postgres
+from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.scripted_upstream import ScriptedUpstream
+from tests.support.tiny_model import build_tiny_model
+
+LLAMA_MODEL = "llama/tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama(tiny_model: Path) -> Iterator[LlamaServer]:
+    server = start_llama_server(tiny_model, alias="tiny")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def scripted() -> Iterator[ScriptedUpstream]:
+    upstream = ScriptedUpstream().start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    server = start_postgres()
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+def write_config(path: Path, llama: LlamaServer, scripted: ScriptedUpstream, extra: str = "") -> Path:
+    path.write_text(f"""
+embedded_engine = false
+heartbeat_seconds = 0.5
+
+[providers.llama]
+base_url = "{llama.base_url}"
+engine = "llama.cpp"
+context_window = 8192
+
+[providers.scripted]
+base_url = "{scripted.base_url}"
+timeout = 5
+{extra}
+""")
+    return path
+
+
+def _start(tmp: Path, database: str, llama: LlamaServer, scripted: ScriptedUpstream,
+           *extra_args: str) -> RunningResponsa:
+    config = write_config(tmp / "responsa.toml", llama, scripted)
+    return start_responsa("--config", str(config), "--database", database, *extra_args,
+                          log_path=tmp / "responsa.log")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, llama: LlamaServer,
+           scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
+    tmp = tmp_path_factory.mktemp("responsa-sqlite")
+    running = _start(tmp, f"sqlite:///{tmp}/responsa.db", llama, scripted)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server_any_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  llama: LlamaServer, scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
+    if request.param == "sqlite":
+        yield request.getfixturevalue("server")
+        return
+    tmp = tmp_path_factory.mktemp("responsa-postgres")
+    running = _start(tmp, request.getfixturevalue("postgres_dsn"), llama, scripted)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def sdk_client(server: RunningResponsa, **kwargs: object) -> OpenAI:
+    # Strict validation: the SDK's own types must parse everything we send.
+    return OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0,
+                  _strict_response_validation=True, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(server: RunningResponsa) -> OpenAI:
+    return sdk_client(server)
+
+
+@pytest.fixture
+def client_any_db(server_any_db: RunningResponsa) -> OpenAI:
+    return sdk_client(server_any_db)
