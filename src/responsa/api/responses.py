@@ -27,7 +27,7 @@ def _not_found(response_id: str) -> NotFoundError:
 
 
 async def create_response(request: Request) -> Any:
-    body = parse_create_request(await request.body())
+    body = parse_create_request(await request.body()).canonical_body()
     engine = _engine(request)
     run = await engine.create(body)
     if body.get("stream"):

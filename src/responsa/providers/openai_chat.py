@@ -1,19 +1,23 @@
-"""The OpenAI-compatible chat-completions dialect (vLLM, Ollama, llama.cpp, LM Studio, SGLang …)."""
+"""The OpenAI-compatible chat-completions dialect (vLLM, Ollama, llama.cpp, LM Studio, SGLang …).
+
+aiohttp rather than httpx: on this path it costs about a fifth of the CPU per request and per
+streamed chunk (benchmarks/http_clients.py), and the upstream call is most of our own overhead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
-import httpx
+import aiohttp
 import orjson
 
 from responsa.config import ProviderConfig
 from responsa.errors import (
     ContextLengthExceededError,
+    ResponsaError,
     UpstreamConnectionError,
-    UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeoutError,
@@ -21,9 +25,11 @@ from responsa.errors import (
 from responsa.providers.base import Capabilities, ModelInfo, ModelRequest
 from responsa.providers.chat_translation import ChunkDecoder, build_chat_body
 from responsa.providers.deltas import Delta
+from responsa.providers.sse_decoder import sse_data
 
 # Markers engines put in a 400 when the prompt does not fit (OpenAI, vLLM, llama.cpp).
 _CONTEXT_MARKERS = ("context_length_exceeded", "exceed_context_size", "maximum context length")
+_JSON = {"Content-Type": "application/json"}
 
 
 class ChatCompletionsProvider:
@@ -33,105 +39,105 @@ class ChatCompletionsProvider:
         self.name = config.name
         self.capabilities: Capabilities = config.capabilities
         self.context_window = config.context_window
-        headers = {"Accept": "application/json", **config.headers}
+        self._base_url = config.base_url.rstrip("/")
+        self._headers = {"Accept": "application/json", **config.headers}
         if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-        )
+            self._headers["Authorization"] = f"Bearer {config.api_key}"
+        # sock_read bounds the silence between two reads, not the whole (long) generation.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=config.connect_timeout,
+                                              sock_read=config.timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily: an aiohttp session belongs to the running event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, json_serialize=_dumps,
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        return self._session
 
     @asynccontextmanager
     async def open(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[Delta]]:
         body = orjson.dumps(build_chat_body(request, self.capabilities))
-        with self._map_transport_errors():
-            upstream = await self._send(body)
+        with self._transport_errors():
+            upstream = await self._post(body)
         try:
-            if upstream.status_code >= 400:
-                await upstream.aread()
-                raise self._status_error(upstream)
+            if upstream.status >= 400:
+                with self._transport_errors():
+                    raw = await upstream.read()
+                raise self._status_error(upstream.status, raw)
             yield self._deltas(upstream)
         finally:
-            await upstream.aclose()
+            upstream.release()
 
-    async def _send(self, body: bytes) -> httpx.Response:
-        request = self._client.build_request(
-            "POST", "chat/completions", content=body,
-            headers={"Content-Type": "application/json"})
+    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
+        url = f"{self._base_url}/chat/completions"
         try:
-            return await self._client.send(request, stream=True)
-        except (httpx.RemoteProtocolError, httpx.ReadError):
+            return await self.session.post(url, data=body, headers=_JSON)
+        except aiohttp.ServerDisconnectedError:
             # A pooled keep-alive connection the upstream had already closed: nothing was
             # consumed, so sending once more on a fresh connection is safe.
-            return await self._client.send(request, stream=True)
+            return await self.session.post(url, data=body, headers=_JSON)
 
-    async def _deltas(self, upstream: httpx.Response) -> AsyncIterator[Delta]:
+    async def _deltas(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
         decoder = ChunkDecoder(self.name)
-        with self._map_transport_errors():
-            async for line in upstream.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # comments, `event:` lines, blank separators
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                for delta in decoder.decode(data.encode()):
+        with self._transport_errors():
+            async for payload in sse_data(upstream.content.iter_any()):
+                for delta in decoder.decode(payload):
                     yield delta
         if not decoder.finished:
             raise UpstreamProtocolError(self.name, "the stream ended before the model finished")
 
-    def _status_error(self, upstream: httpx.Response) -> UpstreamError:
-        message = _error_message(upstream)
-        if upstream.status_code == 400 and any(m in message.lower() for m in _CONTEXT_MARKERS):
-            raise ContextLengthExceededError(
+    def _status_error(self, status: int, raw: bytes) -> ResponsaError:
+        message = _error_message(raw)
+        text = raw.decode(errors="replace").lower()  # markers hide in the message or the type
+        if status == 400 and any(marker in text for marker in _CONTEXT_MARKERS):
+            return ContextLengthExceededError(
                 f"Your input exceeds the context window of this model. ({message})", param="input")
-        return UpstreamStatusError(self.name, upstream.status_code, message)
+        return UpstreamStatusError(self.name, status, message)
 
-    def _map_transport_errors(self) -> _TransportErrors:
-        return _TransportErrors(self.name)
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        """aiohttp's failures as ours, naming the provider."""
+        try:
+            yield
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeoutError(self.name, "timed out waiting for the upstream") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamConnectionError(self.name, f"cannot connect: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(
+                self.name, f"connection failed: {exc or type(exc).__name__}") from exc
 
     async def list_models(self) -> list[ModelInfo]:
-        with self._map_transport_errors():
-            reply = await self._client.get("models")
-        if reply.status_code >= 400:
-            raise UpstreamStatusError(self.name, reply.status_code, _error_message(reply))
-        data = reply.json().get("data") or []
+        with self._transport_errors():
+            async with self.session.get(f"{self._base_url}/models") as reply:
+                raw = await reply.read()
+        if reply.status >= 400:
+            raise UpstreamStatusError(self.name, reply.status, _error_message(raw))
+        try:
+            data = orjson.loads(raw).get("data") or []
+        except (orjson.JSONDecodeError, AttributeError) as exc:
+            raise UpstreamProtocolError(self.name, "unparseable model list") from exc
         return [ModelInfo(id=str(model["id"]), context_window=self.context_window)
                 for model in data if isinstance(model, dict) and "id" in model]
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-class _TransportErrors:
-    """Maps httpx's exceptions to ours, naming the provider."""
-
-    __slots__ = ("provider",)
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or not isinstance(exc, httpx.HTTPError):
-            return
-        if isinstance(exc, httpx.TimeoutException):
-            raise UpstreamTimeoutError(self.provider, f"timed out ({type(exc).__name__})") from exc
-        if isinstance(exc, httpx.ConnectError):
-            raise UpstreamConnectionError(self.provider, f"cannot connect: {exc}") from exc
-        if isinstance(exc, httpx.TransportError):
-            raise UpstreamConnectionError(self.provider, f"connection failed: {exc}") from exc
-        raise UpstreamProtocolError(self.provider, str(exc)) from exc
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
-def _error_message(upstream: httpx.Response) -> str:
+def _error_message(raw: bytes) -> str:
     try:
-        body = orjson.loads(upstream.content)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return upstream.text[:500] or upstream.reason_phrase
+        return raw[:500].decode(errors="replace") or "no details"
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -140,4 +146,4 @@ def _error_message(upstream: httpx.Response) -> str:
             return error
         if body.get("message"):
             return str(body["message"])
-    return upstream.text[:500]
+    return raw[:500].decode(errors="replace")

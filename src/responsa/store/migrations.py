@@ -1,0 +1,225 @@
+"""Schema migrations: ordered, named, append-only, one list per dialect.
+
+Never edit or reorder a migration that has shipped; add a new one at the end. Each store applies
+the pending ones on `open()` and records their names in `schema_migrations`.
+
+JSON columns hold the exact text we serialized (`text` in SQLite, `json` in PostgreSQL — never
+`jsonb`, which reorders keys), so stored objects come back verbatim.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the SQLite-only default need not import the PostgreSQL driver
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]  # one statement each: sqlite3 runs one per execute()
+
+
+# Children hang off an integer surrogate key, not the random text id: new responses get
+# increasing keys, so their items and events append to the right edge of each index instead of
+# dirtying a random leaf (a SQLite save writes ~10 pages instead of ~15).
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_responses_items_events",
+        (
+            """
+            CREATE TABLE responses (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                previous_response_id TEXT,  -- no foreign key: deleting an ancestor leaves a gap
+                created_at INTEGER NOT NULL,
+                status TEXT,
+                response TEXT NOT NULL
+            )
+            """,
+            # Rowid tables: a row of a WITHOUT ROWID table spills to overflow pages past ~1 KB,
+            # and events carrying a whole response are bigger than that.
+            """
+            CREATE TABLE input_items (
+                response_pk INTEGER NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                item_id TEXT,
+                item TEXT NOT NULL,
+                PRIMARY KEY (response_pk, position)
+            )
+            """,
+            """
+            CREATE TABLE events (
+                response_pk INTEGER NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
+                sequence_number INTEGER NOT NULL,
+                event TEXT NOT NULL,
+                PRIMARY KEY (response_pk, sequence_number)
+            )
+            """,
+        ),
+    ),
+)
+
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_responses_items_events",
+        (
+            """
+            CREATE TABLE responses (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                previous_response_id text,  -- no foreign key: deleting an ancestor leaves a gap
+                created_at bigint NOT NULL,
+                status text,
+                response json NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE input_items (
+                response_pk bigint NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
+                position integer NOT NULL,
+                item_id text,
+                item json NOT NULL,
+                PRIMARY KEY (response_pk, position)
+            )
+            """,
+            """
+            CREATE TABLE events (
+                response_pk bigint NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
+                sequence_number bigint NOT NULL,
+                event json NOT NULL,
+                PRIMARY KEY (response_pk, sequence_number)
+            )
+            """,
+            # One round trip per save, and correct under concurrent saves of one response: the
+            # upsert locks the response row first, and each later statement of a VOLATILE
+            # function takes a fresh snapshot, so it sees (and replaces) whatever children a
+            # concurrent save committed meanwhile. Children are upserted rather than deleted and
+            # reinserted so a re-save rewrites only what changed (no dead tuples per event).
+            """
+            CREATE FUNCTION responsa_save_response(
+                p_id text, p_previous_response_id text, p_created_at bigint, p_status text,
+                p_response json, p_item_ids text[], p_items json[],
+                p_sequence_numbers bigint[], p_events json[]
+            ) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+            DECLARE
+                v_pk bigint;
+            BEGIN
+                INSERT INTO responses (id, previous_response_id, created_at, status, response)
+                VALUES (p_id, p_previous_response_id, p_created_at, p_status, p_response)
+                ON CONFLICT (id) DO UPDATE SET
+                    previous_response_id = EXCLUDED.previous_response_id,
+                    created_at = EXCLUDED.created_at,
+                    status = EXCLUDED.status,
+                    response = EXCLUDED.response
+                RETURNING pk INTO v_pk;
+
+                DELETE FROM input_items
+                WHERE response_pk = v_pk AND position >= cardinality(p_items);
+                INSERT INTO input_items AS cur (response_pk, position, item_id, item)
+                SELECT v_pk, t.n - 1, t.item_id, t.item
+                FROM unnest(p_item_ids, p_items) WITH ORDINALITY AS t (item_id, item, n)
+                ON CONFLICT (response_pk, position) DO UPDATE SET
+                    item_id = EXCLUDED.item_id, item = EXCLUDED.item
+                WHERE cur.item_id IS DISTINCT FROM EXCLUDED.item_id
+                    OR cur.item::text <> EXCLUDED.item::text;
+
+                DELETE FROM events
+                WHERE response_pk = v_pk AND sequence_number <> ALL (p_sequence_numbers);
+                INSERT INTO events AS cur (response_pk, sequence_number, event)
+                SELECT v_pk, t.sequence_number, t.event
+                FROM unnest(p_sequence_numbers, p_events) AS t (sequence_number, event)
+                ON CONFLICT (response_pk, sequence_number) DO UPDATE SET event = EXCLUDED.event
+                WHERE cur.event::text <> EXCLUDED.event::text;
+            END
+            $fn$
+            """,
+        ),
+    ),
+)
+
+# Any constant will do, as long as every replica uses the same one.
+POSTGRES_MIGRATION_LOCK = 0x7265_7370_6F6E_7361  # "responsa"
+
+_CREATE_SQLITE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " name TEXT PRIMARY KEY,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+)
+_CREATE_POSTGRES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " name text PRIMARY KEY,"
+    " applied_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def pending(known: Sequence[Migration], applied: Iterable[str]) -> list[Migration]:
+    """The known migrations not yet applied, in order.
+
+    Names the database has but we don't know come from a newer release and are left alone; a gap
+    (a later migration applied, an earlier one not) means the history was edited.
+    """
+    done = set(applied)
+    todo = [m for m in known if m.name not in done]
+    if todo:
+        first = known.index(todo[0])
+        late = [m.name for m in known[first + 1 :] if m.name in done]
+        if late:
+            raise MigrationError(
+                f"migration {todo[0].name!r} is pending but later ones are applied: {late}"
+            )
+    return todo
+
+
+def migrate_sqlite(
+    conn: sqlite3.Connection, known: Sequence[Migration] = SQLITE_MIGRATIONS
+) -> list[str]:
+    """Apply pending migrations in one transaction; returns the names applied.
+
+    BEGIN IMMEDIATE takes the write lock up front, so processes opening the same file at once
+    apply each migration exactly once (the others wait on busy_timeout, then find nothing to do).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_CREATE_SQLITE_TABLE)
+        applied = [row[0] for row in conn.execute("SELECT name FROM schema_migrations")]
+        todo = pending(known, applied)
+        for migration in todo:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", (migration.name,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return [m.name for m in todo]
+
+
+async def migrate_postgres(
+    conn: asyncpg.Connection | PoolConnectionProxy, known: Sequence[Migration] = POSTGRES_MIGRATIONS
+) -> list[str]:
+    """Apply pending migrations in one transaction; returns the names applied.
+
+    The transaction-scoped advisory lock serializes replicas opening the same database at once;
+    it is released on commit or rollback, so a crashed replica cannot leave it held.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", POSTGRES_MIGRATION_LOCK)
+        await conn.execute(_CREATE_POSTGRES_TABLE)
+        applied = [row["name"] for row in await conn.fetch("SELECT name FROM schema_migrations")]
+        todo = pending(known, applied)
+        for migration in todo:
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", migration.name)
+    return [m.name for m in todo]

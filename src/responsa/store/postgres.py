@@ -1,0 +1,153 @@
+"""The scale-out store: PostgreSQL through an asyncpg pool, shared by any number of replicas.
+
+Same tables and semantics as the SQLite store. JSON columns are `json` (kept as the exact text
+we wrote), read back as `str` and parsed with orjson. Every method is one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from responsa.store._rows import (
+    INPUT,
+    MAX_CHAIN_DEPTH,
+    OUTPUT,
+    context_from_rows,
+    loads,
+    to_rows,
+)
+from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
+from responsa.store.migrations import migrate_postgres
+
+_SAVE = "SELECT responsa_save_response($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+_CONTEXT = f"""
+WITH RECURSIVE chain (pk, previous_response_id, depth, response) AS (
+    SELECT pk, previous_response_id, 0, response FROM responses WHERE id = $1
+    UNION ALL
+    SELECT r.pk, r.previous_response_id, chain.depth + 1, r.response
+    FROM responses AS r JOIN chain ON r.id = chain.previous_response_id
+    WHERE chain.depth < {MAX_CHAIN_DEPTH}
+)
+SELECT chain.depth, {INPUT} AS kind, i.position, i.item AS body
+FROM chain JOIN input_items AS i ON i.response_pk = chain.pk
+UNION ALL
+SELECT depth, {OUTPUT}, 0, response FROM chain
+ORDER BY 1 DESC, 2, 3
+"""
+
+# Zero rows: no such response. One row with a NULL item: a response with nothing on this page.
+# An unknown `after` ($2) makes the cursor NULL, so the page is empty.
+_PAGE = """
+SELECT page.item FROM responses AS r
+LEFT JOIN LATERAL (
+    SELECT i.item, i.position FROM input_items AS i
+    WHERE i.response_pk = r.pk AND i.position {cmp} COALESCE(
+        (SELECT min(a.position) FROM input_items AS a
+         WHERE a.response_pk = r.pk AND a.item_id = $2),
+        CASE WHEN $2::text IS NULL THEN {start} END
+    )
+    ORDER BY i.position {direction} LIMIT $3
+) AS page ON true
+WHERE r.id = $1
+ORDER BY page.position {direction}
+"""
+_PAGE_ASC = _PAGE.format(cmp=">", start=-1, direction="ASC")
+_PAGE_DESC = _PAGE.format(cmp="<", start=2**31 - 1, direction="DESC")
+
+_EVENTS = """
+SELECT e.event FROM responses AS r JOIN events AS e ON e.response_pk = r.pk
+WHERE r.id = $1 AND e.sequence_number > $2
+ORDER BY e.sequence_number
+"""
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on every release: a whole extra round trip per call. We never
+    change session state (no SET, LISTEN, cursors or session-level advisory locks), and asyncpg
+    still rolls back any transaction left open."""
+
+
+class PostgresStore:
+    """The Store protocol on PostgreSQL. `dsn` is a postgresql:// (or postgres://) URL."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self.dsn, min_size=self._min_size, max_size=self._max_size, reset=_keep_session
+        )
+        try:
+            async with pool.acquire() as conn:
+                await migrate_postgres(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresStore is not open")
+        return self._pool
+
+    async def save_response(self, record: StoredResponse) -> None:
+        rows = to_rows(record)
+        await self.pool.execute(
+            _SAVE,
+            rows.id,
+            rows.previous_response_id,
+            rows.created_at,
+            rows.status,
+            rows.response,
+            rows.item_ids,
+            rows.items,
+            rows.sequence_numbers,
+            rows.events,
+        )
+
+    async def delete_response(self, response_id: str) -> bool:
+        # Items and events go by ON DELETE CASCADE.
+        deleted = await self.pool.fetchval(
+            "DELETE FROM responses WHERE id = $1 RETURNING true", response_id
+        )
+        return deleted is not None
+
+    async def get_response(self, response_id: str) -> JSONDict | None:
+        text = await self.pool.fetchval("SELECT response FROM responses WHERE id = $1", response_id)
+        if text is None:
+            return None
+        response: JSONDict = loads(text)
+        return response
+
+    async def get_context(self, response_id: str) -> list[JSONDict] | None:
+        rows = await self.pool.fetch(_CONTEXT, response_id)
+        if not rows:
+            return None
+        return context_from_rows((row["kind"], row["body"]) for row in rows)
+
+    async def list_input_items(
+        self, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        sql = _PAGE_ASC if order == "asc" else _PAGE_DESC
+        rows = await self.pool.fetch(sql, response_id, after, limit + 1)
+        if not rows:
+            return None
+        texts = [row["item"] for row in rows if row["item"] is not None]
+        return ItemPage(data=[loads(t) for t in texts[:limit]], has_more=len(texts) > limit)
+
+    async def get_events(self, response_id: str, *, starting_after: int | None) -> list[JSONDict]:
+        after = -1 if starting_after is None else starting_after
+        rows = await self.pool.fetch(_EVENTS, response_id, after)
+        return [loads(row["event"]) for row in rows]

@@ -1,0 +1,303 @@
+"""The embedded default store: one SQLite file, served by one dedicated thread.
+
+All database work runs on a single worker thread that owns the only connection, so the event
+loop never blocks on disk and SQLite never sees two writers from this process. WAL with
+synchronous=NORMAL commits without fsync (a power loss may drop the last commits, never
+corrupt the file); a process crash loses nothing that was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from responsa.store._rows import (
+    INPUT,
+    MAX_CHAIN_DEPTH,
+    OUTPUT,
+    Rows,
+    context_from_rows,
+    loads,
+    to_rows,
+)
+from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
+from responsa.store.migrations import migrate_sqlite
+
+T = TypeVar("T")
+
+_BUSY_TIMEOUT = 10.0  # seconds to wait for another process's lock
+
+_UPSERT_RESPONSE = """
+INSERT INTO responses (id, previous_response_id, created_at, status, response)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    previous_response_id = excluded.previous_response_id,
+    created_at = excluded.created_at,
+    status = excluded.status,
+    response = excluded.response
+RETURNING pk
+"""
+# Not INSERT OR REPLACE: replacing deletes the row, and the cascade would take its children.
+
+_CONTEXT = f"""
+WITH RECURSIVE chain (pk, previous_response_id, depth, output) AS (
+    SELECT pk, previous_response_id, 0, json_extract(response, '$.output')
+    FROM responses WHERE id = ?
+    UNION ALL
+    SELECT r.pk, r.previous_response_id, chain.depth + 1, json_extract(r.response, '$.output')
+    FROM responses AS r JOIN chain ON r.id = chain.previous_response_id
+    WHERE chain.depth < {MAX_CHAIN_DEPTH}
+)
+SELECT chain.depth, {INPUT}, i.position, i.item
+FROM chain JOIN input_items AS i ON i.response_pk = chain.pk
+UNION ALL
+SELECT depth, {OUTPUT}, 0, output FROM chain
+ORDER BY 1 DESC, 2, 3
+"""
+
+_ITEMS_ASC = """
+SELECT item FROM input_items
+WHERE response_pk = ? AND position > ?
+ORDER BY position LIMIT ?
+"""
+_ITEMS_DESC = """
+SELECT item FROM input_items
+WHERE response_pk = ? AND position < ?
+ORDER BY position DESC LIMIT ?
+"""
+
+_EVENTS = """
+SELECT e.event FROM responses AS r JOIN events AS e ON e.response_pk = r.pk
+WHERE r.id = ? AND e.sequence_number > ?
+ORDER BY e.sequence_number
+"""
+
+
+class _Worker:
+    """A thread running submitted calls one at a time, in order, resolving asyncio futures."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        # Lighter than run_in_executor: no concurrent.futures.Future in between.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, future))
+        return await future
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, loop, future = job
+            try:
+                result = fn()
+            except BaseException as exc:
+                _resolve(loop, future.set_exception, future, exc)
+            else:
+                _resolve(loop, future.set_result, future, result)
+
+
+def _resolve(
+    loop: asyncio.AbstractEventLoop,
+    setter: Callable[[Any], None],
+    future: asyncio.Future[Any],
+    value: Any,
+) -> None:
+    def settle() -> None:
+        if not future.done():  # the awaiting task may have been cancelled
+            setter(value)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed while we worked: nobody waits
+        loop.call_soon_threadsafe(settle)
+
+
+class SQLiteStore:
+    """The Store protocol on a SQLite file (or ":memory:")."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._worker: _Worker | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._worker is not None:
+            return
+        worker = _Worker(f"responsa-sqlite:{self.path}")
+        try:
+            self._conn = await worker.call(self._connect)
+        except BaseException:
+            worker.stop()
+            raise
+        self._worker = worker
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await worker.call(conn.close)
+        worker.stop()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. timeout is the busy timeout
+        # for other processes holding the write lock (e.g. a second server on the same file).
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT)
+        try:
+            _enable_wal(conn, deadline=time.monotonic() + _BUSY_TIMEOUT)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate_sqlite(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        worker, conn = self._worker, self._conn
+        if worker is None or conn is None:
+            raise RuntimeError("SQLiteStore is not open")
+        return await worker.call(lambda: fn(conn))
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def save_response(self, record: StoredResponse) -> None:
+        rows = to_rows(record)  # serialize now, on the caller's thread
+        await self._run(lambda conn: _save(conn, rows))
+
+    async def delete_response(self, response_id: str) -> bool:
+        return await self._run(lambda conn: _delete(conn, response_id))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get_response(self, response_id: str) -> JSONDict | None:
+        text = await self._run(lambda conn: _fetch_response(conn, response_id))
+        if text is None:
+            return None
+        response: JSONDict = loads(text)
+        return response
+
+    async def get_context(self, response_id: str) -> list[JSONDict] | None:
+        rows = await self._run(
+            lambda conn: [(row[1], row[3]) for row in conn.execute(_CONTEXT, (response_id,))]
+        )
+        return context_from_rows(rows) if rows else None
+
+    async def list_input_items(
+        self, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        texts = await self._run(lambda conn: _page(conn, response_id, after, limit + 1, order))
+        if texts is None:
+            return None
+        return ItemPage(data=[loads(t) for t in texts[:limit]], has_more=len(texts) > limit)
+
+    async def get_events(self, response_id: str, *, starting_after: int | None) -> list[JSONDict]:
+        after = -1 if starting_after is None else starting_after
+        texts = await self._run(
+            lambda conn: [row[0] for row in conn.execute(_EVENTS, (response_id, after))]
+        )
+        return [loads(t) for t in texts]
+
+
+# -- worker-thread functions (each gets the connection; none touches the event loop) ----------
+
+
+def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
+    # Switching a new file to WAL can fail with SQLITE_BUSY without consulting the busy
+    # handler when several connections open it at once; the switch is persistent, so retry.
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _save(conn: sqlite3.Connection, rows: Rows) -> None:
+    conn.execute("BEGIN")
+    try:
+        (pk,) = conn.execute(
+            _UPSERT_RESPONSE,
+            (rows.id, rows.previous_response_id, rows.created_at, rows.status, rows.response),
+        ).fetchone()
+        # Replace the children wholesale; on a first save these deletes are empty index probes.
+        conn.execute("DELETE FROM input_items WHERE response_pk = ?", (pk,))
+        conn.executemany(
+            "INSERT INTO input_items (response_pk, position, item_id, item) VALUES (?, ?, ?, ?)",
+            [
+                (pk, position, item_id, item)
+                for position, (item_id, item) in enumerate(
+                    zip(rows.item_ids, rows.items, strict=True)
+                )
+            ],
+        )
+        conn.execute("DELETE FROM events WHERE response_pk = ?", (pk,))
+        conn.executemany(
+            "INSERT INTO events (response_pk, sequence_number, event) VALUES (?, ?, ?)",
+            [
+                (pk, seq, event)
+                for seq, event in zip(rows.sequence_numbers, rows.events, strict=True)
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _delete(conn: sqlite3.Connection, response_id: str) -> bool:
+    # Items and events go by ON DELETE CASCADE, in the same implicit transaction.
+    return conn.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+
+
+def _fetch_response(conn: sqlite3.Connection, response_id: str) -> str | None:
+    row = conn.execute("SELECT response FROM responses WHERE id = ?", (response_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _page(
+    conn: sqlite3.Connection, response_id: str, after: str | None, limit: int, order: Order
+) -> list[str] | None:
+    # A read transaction, so the existence check and the page see the same snapshot.
+    conn.execute("BEGIN")
+    try:
+        found = conn.execute("SELECT pk FROM responses WHERE id = ?", (response_id,)).fetchone()
+        if found is None:
+            return None
+        pk = int(found[0])
+        if after is None:
+            cursor = -1 if order == "asc" else 2**62
+        else:
+            row = conn.execute(
+                "SELECT min(position) FROM input_items WHERE response_pk = ? AND item_id = ?",
+                (pk, after),
+            ).fetchone()
+            if row[0] is None:  # an unknown cursor: nothing comes after it
+                return []
+            cursor = int(row[0])
+        sql = _ITEMS_ASC if order == "asc" else _ITEMS_DESC
+        return [r[0] for r in conn.execute(sql, (pk, cursor, limit))]
+    finally:
+        conn.execute("COMMIT")
