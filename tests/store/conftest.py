@@ -13,14 +13,15 @@ import pytest
 from responsa.store.base import Store
 from responsa.store.postgres import PostgresStore
 from responsa.store.sqlite import SQLiteStore
-from tests.support.postgres import RunningPostgres, start_postgres
+from tests.support.postgres import start_postgres
 
 
+# The same fixture as tests/conftest.py's; delete this copy once that one is shared.
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[RunningPostgres]:
+def postgres_dsn() -> Iterator[str]:
     server = start_postgres()
     try:
-        yield server
+        yield server.dsn
     finally:
         server.stop()
 
@@ -65,14 +66,15 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await backend.close_all()
         return
 
-    server: RunningPostgres = request.getfixturevalue("postgres_server")
+    # Each test gets a fresh schema, so an existing server (RESPONSA_TEST_POSTGRES_DSN) works too.
+    dsn: str = request.getfixturevalue("postgres_dsn")
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server.dsn)
+    admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(f"CREATE SCHEMA {schema}")
         # asyncpg passes unknown DSN query parameters on as server settings.
-        separator = "&" if "?" in server.dsn else "?"
-        backend = Backend("postgres", f"{server.dsn}{separator}search_path={schema}")
+        separator = "&" if "?" in dsn else "?"
+        backend = Backend("postgres", f"{dsn}{separator}search_path={schema}")
         yield backend
         await backend.close_all()
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -107,6 +107,9 @@ class ScriptedUpstream:
         if script.status != 200:
             await _send_json(send, script.status, script.error or {"error": {"message": "boom"}})
             return
+        if not request.get("stream"):
+            await _send_whole(send, script)
+            return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})
         for item in script.chunks:
@@ -143,10 +146,51 @@ class ScriptedUpstream:
             self._thread.join(10)
 
 
+async def _send_whole(send: Any, script: Script) -> None:
+    """A non-streamed request gets the script's chunks merged into one chat completion; the
+    script's breakages (drops, raw bytes, no end) break that body the same way."""
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    completion: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                                  "model": "scripted", "choices": [
+                                      {"index": 0, "message": message, "finish_reason": None}]}
+    calls: dict[int, dict[str, Any]] = {}
+    for item in script.chunks:
+        if isinstance(item, Pause):
+            await asyncio.sleep(item.seconds)
+        elif isinstance(item, Drop):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b'{"id": "cha', "more_body": True})
+            return
+        elif isinstance(item, bytes):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": item})
+            return
+        else:
+            completion["usage"] = item.get("usage") or completion.get("usage")
+            for choice in item["choices"]:
+                delta = choice["delta"]
+                for key in ("content", "reasoning_content", "reasoning", "refusal"):
+                    if delta.get(key):
+                        message[key] = (message.get(key) or "") + delta[key]
+                for call in delta.get("tool_calls") or ():
+                    merged = calls.setdefault(call["index"], {"id": call.get("id"),
+                                                              "type": "function", "function": {
+                                                                  "name": "", "arguments": ""}})
+                    for key, value in (call.get("function") or {}).items():
+                        merged["function"][key] += value or ""
+                if choice["finish_reason"]:
+                    completion["choices"][0]["finish_reason"] = choice["finish_reason"]
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    body = orjson.dumps(completion)
+    await _send_json(send, 200, body if script.done else body[: len(body) // 2])
+
+
 async def _send_json(send: Any, status: int, body: Any) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": orjson.dumps(body)})
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    await send({"type": "http.response.body", "body": raw})
 
 
 def running() -> Iterator[ScriptedUpstream]:

@@ -139,6 +139,7 @@ def _model_request(body: JSONDict, upstream_model: str, context: ConversationCon
     return ModelRequest(
         model=upstream_model,
         input=context.model_input,
+        stream=bool(body.get("stream")),
         instructions=body.get("instructions"),
         tools=tools,
         tool_choice=body.get("tool_choice") or "auto",

@@ -35,6 +35,9 @@ class ModelRequest:
 
     model: str
     input: list[JSONDict]
+    # Whether the client watches tokens arrive. When it does not, an adapter may fetch the whole
+    # answer at once (cheaper) and hand it over as the same deltas.
+    stream: bool = True
     instructions: str | None = None
     tools: list[JSONDict] = field(default_factory=list)
     tool_choice: str | JSONDict = "auto"

@@ -36,12 +36,10 @@ _CHAT_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "de
 
 
 def build_chat_body(request: ModelRequest, capabilities: Capabilities) -> JSONDict:
-    body: JSONDict = {
-        "model": request.model,
-        "messages": to_chat_messages(request),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    body: JSONDict = {"model": request.model, "messages": to_chat_messages(request)}
+    if request.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     _add_tools(body, request, capabilities)
     for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
         value = getattr(request, key)
@@ -192,6 +190,32 @@ def _response_format(text_format: JSONDict | None) -> JSONDict | None:
     if text_format.get("description"):
         schema["description"] = text_format["description"]
     return {"type": "json_schema", "json_schema": schema}
+
+
+def decode_completion(provider: str, raw: bytes) -> list[Delta]:
+    """A whole (non-streamed) chat completion as the deltas a stream would have carried."""
+    try:
+        completion = orjson.loads(raw)
+        choice = completion["choices"][0]
+        message = choice["message"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise UpstreamProtocolError(provider, "unparseable chat completion") from exc
+    deltas: list[Delta] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning:
+        deltas.append(ReasoningDelta(reasoning))
+    if message.get("content"):
+        deltas.append(TextDelta(message["content"], _logprobs(choice.get("logprobs"))))
+    if message.get("refusal"):
+        deltas.append(RefusalDelta(message["refusal"]))
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function") or {}
+        deltas.append(ToolCallDelta(index=index, arguments=function.get("arguments") or "",
+                                    name=function.get("name"), call_id=call.get("id")))
+    deltas.append(Finish(_FINISH_REASONS.get(choice.get("finish_reason") or "stop", "stop")))
+    if completion.get("usage"):
+        deltas.append(_usage(completion["usage"]))
+    return deltas
 
 
 class ChunkDecoder:

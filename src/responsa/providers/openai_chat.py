@@ -23,7 +23,7 @@ from responsa.errors import (
     UpstreamTimeoutError,
 )
 from responsa.providers.base import Capabilities, ModelInfo, ModelRequest
-from responsa.providers.chat_translation import ChunkDecoder, build_chat_body
+from responsa.providers.chat_translation import ChunkDecoder, build_chat_body, decode_completion
 from responsa.providers.deltas import Delta
 from responsa.providers.sse_decoder import sse_data
 
@@ -67,7 +67,7 @@ class ChatCompletionsProvider:
                 with self._transport_errors():
                     raw = await upstream.read()
                 raise self._status_error(upstream.status, raw)
-            yield self._deltas(upstream)
+            yield self._deltas(upstream) if request.stream else self._whole(upstream)
         finally:
             upstream.release()
 
@@ -88,6 +88,12 @@ class ChatCompletionsProvider:
                     yield delta
         if not decoder.finished:
             raise UpstreamProtocolError(self.name, "the stream ended before the model finished")
+
+    async def _whole(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+        with self._transport_errors():
+            raw = await upstream.read()
+        for delta in decode_completion(self.name, raw):
+            yield delta
 
     def _status_error(self, status: int, raw: bytes) -> ResponsaError:
         message = _error_message(raw)

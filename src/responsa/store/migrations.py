@@ -200,9 +200,16 @@ def migrate_sqlite(
             conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", (migration.name,))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return [m.name for m in todo]
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open (a failed COMMIT may or may not have ended it),
+    so the original error is the one that surfaces."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 async def migrate_postgres(

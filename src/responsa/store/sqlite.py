@@ -29,7 +29,7 @@ from responsa.store._rows import (
     to_rows,
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
-from responsa.store.migrations import migrate_sqlite
+from responsa.store.migrations import migrate_sqlite, rollback
 
 T = TypeVar("T")
 
@@ -236,7 +236,9 @@ def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
 
 
 def _save(conn: sqlite3.Connection, rows: Rows) -> None:
-    conn.execute("BEGIN")
+    # IMMEDIATE: take the write lock up front (waiting on busy_timeout) rather than fail with
+    # SQLITE_BUSY_SNAPSHOT when another process writes between our read and our write.
+    conn.execute("BEGIN IMMEDIATE")
     try:
         (pk,) = conn.execute(
             _UPSERT_RESPONSE,
@@ -263,13 +265,20 @@ def _save(conn: sqlite3.Connection, rows: Rows) -> None:
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 
 def _delete(conn: sqlite3.Connection, response_id: str) -> bool:
-    # Items and events go by ON DELETE CASCADE, in the same implicit transaction.
-    return conn.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Items and events go with it by ON DELETE CASCADE.
+        deleted = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return deleted > 0
 
 
 def _fetch_response(conn: sqlite3.Connection, response_id: str) -> str | None:
