@@ -56,7 +56,9 @@ def postgres_dsn() -> Iterator[str]:
         server.stop()
 
 
-def write_config(path: Path, llama: LlamaServer, scripted: ScriptedUpstream, extra: str = "") -> Path:
+def write_config(
+    path: Path, llama: LlamaServer, scripted: ScriptedUpstream, extra: str = ""
+) -> Path:
     path.write_text(f"""
 embedded_engine = false
 heartbeat_seconds = 0.5

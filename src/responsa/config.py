@@ -122,7 +122,9 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.providers[name] = _provider_from_table(name, table, environ)
 
 
-def _provider_from_table(name: str, table: dict[str, Any], environ: Mapping[str, str]) -> ProviderConfig:
+def _provider_from_table(
+    name: str, table: dict[str, Any], environ: Mapping[str, str]
+) -> ProviderConfig:
     _check_name(name)
     known = {f.name for f in fields(ProviderConfig)} | {"api_key_env"}
     unknown = set(table) - known
@@ -157,7 +159,8 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> None:
     if "RESPONSA_DATABASE" in environ:
         settings.database = environ["RESPONSA_DATABASE"]
     if environ.get("RESPONSA_API_KEYS"):
-        settings.api_keys = [k.strip() for k in environ["RESPONSA_API_KEYS"].split(",") if k.strip()]
+        keys = environ["RESPONSA_API_KEYS"].split(",")
+        settings.api_keys = [key.strip() for key in keys if key.strip()]
     for spec in filter(None, environ.get("RESPONSA_PROVIDERS", "").split(",")):
         _add_quick_provider(settings, spec.strip())
 

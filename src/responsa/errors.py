@@ -35,46 +35,47 @@ class ResponsaError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The body of OpenAI's `{"error": {...}}` envelope: all four keys, always."""
-        return {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+        return {"message": self.message, "type": self.error_type, "param": self.param,
+                "code": self.code}
 
 
 class InvalidRequestError(ResponsaError):
     status_code = 400
     error_type = "invalid_request_error"
-    default_code = None
+    default_code: str | None = None
 
 
 class ContextLengthExceededError(InvalidRequestError):
-    default_code = "context_length_exceeded"
+    default_code: str | None = "context_length_exceeded"
 
 
 class AuthenticationError(ResponsaError):
     status_code = 401
     error_type = "invalid_request_error"
-    default_code = "invalid_api_key"
+    default_code: str | None = "invalid_api_key"
 
 
 class MissingAPIKeyError(AuthenticationError):
-    default_code = None
+    default_code: str | None = None
 
 
 class NotFoundError(ResponsaError):
     status_code = 404
     error_type = "invalid_request_error"
-    default_code = None
+    default_code: str | None = None
 
 
 class ConflictError(ResponsaError):
     status_code = 409
     error_type = "invalid_request_error"
-    default_code = None
+    default_code: str | None = None
 
 
 class UpstreamError(ResponsaError):
     """The provider failed. `provider` names it so operators know where to look."""
 
     status_code = 502
-    default_code = "server_error"
+    default_code: str | None = "server_error"
 
     def __init__(self, provider: str, message: str, *, code: str | None = None) -> None:
         super().__init__(f"Provider '{provider}': {message}", code=code)
@@ -97,7 +98,8 @@ class UpstreamStatusError(UpstreamError):
     @property
     def is_client_error(self) -> bool:
         """A 4xx that is about the request itself (not our credentials, not rate limits)."""
-        return 400 <= self.upstream_status < 500 and self.upstream_status not in (401, 403, 408, 429)
+        status = self.upstream_status
+        return 400 <= status < 500 and status not in (401, 403, 408, 429)
 
 
 class UpstreamProtocolError(UpstreamError):

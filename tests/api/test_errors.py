@@ -44,6 +44,14 @@ def test_envelope_has_all_four_keys(server: RunningResponsa) -> None:
     ({"model": "unrouted", "input": "x"}, "model_not_found", "model"),
     ({"model": "llama/tiny", "input": "x", "previous_response_id": "resp_missing"},
      "previous_response_not_found", "previous_response_id"),
+    ({"model": "llama/tiny", "input": "x", "background": True}, "unsupported_parameter",
+     "background"),
+    ({"model": "llama/tiny", "input": "x", "conversation": "conv_1"}, "unsupported_parameter",
+     "conversation"),
+    ({"model": "llama/tiny", "input": "x", "tools": [{"type": "local_shell"}]},
+     "unsupported_value", "tools[0].type"),
+    ({"model": "llama/tiny", "input": [{"type": "item_reference", "id": "msg_1"}]},
+     "unsupported_value", "input[0]"),
 ])
 def test_validation_errors(server: RunningResponsa, body: dict[str, Any], code: str,
                            param: str) -> None:
@@ -51,6 +59,17 @@ def test_validation_errors(server: RunningResponsa, body: dict[str, Any], code: 
     assert reply.status_code == 400, reply.text
     error = reply.json()["error"]
     assert (error["code"], error["param"], error["type"]) == (code, param, "invalid_request_error")
+
+
+def test_declared_web_search_is_accepted_and_not_offered(client: OpenAI,
+                                                         scripted: ScriptedUpstream) -> None:
+    scripted.scripts["websearch"] = text_script("ok")
+    response = client.responses.create(
+        model="scripted/websearch", input="x",
+        tools=[{"type": "web_search", "external_web_access": False}])  # as Codex sends it
+    assert response.status == "completed"
+    assert response.tools[0].type == "web_search"
+    assert "tools" not in scripted.last_request("websearch")
 
 
 def test_malformed_json(server: RunningResponsa) -> None:

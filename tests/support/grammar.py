@@ -1,4 +1,4 @@
-"""An independent checker of the Responses event grammar (api-surface §4.3–4.5).
+"""An independent checker of the Responses event grammar (api-surface §4.3 to 4.5).
 
 Used on the builder's output and on what clients receive over the wire, so the two are held to
 the same rules as the official SDK's stream helper, and a little more.

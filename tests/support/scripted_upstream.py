@@ -32,7 +32,8 @@ class Drop:
 
 @dataclass
 class Script:
-    chunks: list[Any] = field(default_factory=list)  # dicts (sent as `data:` JSON), bytes, Pause, Drop
+    # dicts (sent as `data:` JSON), raw bytes, Pause or Drop
+    chunks: list[Any] = field(default_factory=list)
     status: int = 200
     error: dict[str, Any] | None = None  # body for a non-2xx answer
     done: bool = True  # send `data: [DONE]` at the end

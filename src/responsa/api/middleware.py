@@ -30,8 +30,8 @@ class EdgeMiddleware:
 
         async def send_with_request_id(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message = {**message,
-                           "headers": [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]}
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                message = {**message, "headers": headers}
             await send(message)
 
         if self.api_keys and scope["path"].startswith("/v1/"):

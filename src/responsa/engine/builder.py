@@ -35,8 +35,16 @@ _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content
 class _OpenItem:
     """The item currently being streamed, with its open content part (if any)."""
 
-    __slots__ = ("item", "output_index", "part", "part_index", "part_kind", "chunks", "logprobs",
-                 "tool_index")
+    __slots__ = (
+        "chunks",
+        "item",
+        "logprobs",
+        "output_index",
+        "part",
+        "part_index",
+        "part_kind",
+        "tool_index",
+    )
 
     def __init__(self, item: JSONDict, output_index: int, tool_index: int | None = None) -> None:
         self.item = item
@@ -282,7 +290,8 @@ class ResponseBuilder:
 
     def _lifecycle(self, type_: str) -> Event:
         # Lifecycle snapshots are taken now; later mutations of the response must not leak in.
-        return self._event(type_, response={**self.response, "output": list(self.response["output"])})
+        snapshot = {**self.response, "output": list(self.response["output"])}
+        return self._event(type_, response=snapshot)
 
     def _terminal(self, type_: str) -> Event:
         self.terminal = True

@@ -38,9 +38,7 @@ class Engine:
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
         run that ends in `response.failed`.
         """
-        if body.get("background"):
-            raise InvalidRequestError("Background responses are not supported yet.",
-                                      param="background", code="unsupported_value")
+        _reject_unsupported(body)
         provider, upstream_model = self.providers.resolve(body["model"])
         context = await build_context(self.store, body)
         request = _model_request(body, upstream_model, context)
@@ -132,7 +130,33 @@ class ResponseRun:
             await asyncio.shield(save)
 
 
-def _model_request(body: JSONDict, upstream_model: str, context: ConversationContext) -> ModelRequest:
+# Hosted search tools a client may declare out of habit (Codex always does). With no search
+# backend they are not offered to the model; every other tool kind must be usable or refused.
+_NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_search_preview",
+                                "web_search_preview_2025_03_11"})
+_UNSUPPORTED_PARAMETERS = {
+    "background": "Background responses are not supported yet.",
+    "conversation": "Conversations are not supported yet.",
+    "prompt": "Prompt templates are not supported yet.",
+    "context_management": "Context management is not supported yet.",
+}
+
+
+def _reject_unsupported(body: JSONDict) -> None:
+    """Fail loudly on what this server cannot do yet, naming the parameter."""
+    for param, message in _UNSUPPORTED_PARAMETERS.items():
+        if body.get(param):
+            raise InvalidRequestError(message, param=param, code="unsupported_parameter")
+    for index, tool in enumerate(body.get("tools") or ()):
+        kind = tool["type"]
+        if kind != "function" and kind not in _NOT_OFFERED_TOOLS:
+            raise InvalidRequestError(f"Tools of type '{kind}' are not supported yet.",
+                                      param=f"tools[{index}].type", code="unsupported_value")
+
+
+def _model_request(
+    body: JSONDict, upstream_model: str, context: ConversationContext
+) -> ModelRequest:
     include = body.get("include") or ()
     text = body.get("text") or {}
     tools = [tool for tool in body.get("tools") or () if tool["type"] == "function"]

@@ -221,7 +221,7 @@ def decode_completion(provider: str, raw: bytes) -> list[Delta]:
 class ChunkDecoder:
     """Turns chat-completion stream chunks (parsed JSON) into deltas."""
 
-    __slots__ = ("provider", "finished")
+    __slots__ = ("finished", "provider")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider

@@ -6,7 +6,6 @@ streamed chunk (benchmarks/http_clients.py), and the upstream call is most of ou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -108,7 +107,7 @@ class ChatCompletionsProvider:
         """aiohttp's failures as ours, naming the provider."""
         try:
             yield
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeoutError(self.name, "timed out waiting for the upstream") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(self.name, f"cannot connect: {exc}") from exc
