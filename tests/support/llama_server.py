@@ -4,15 +4,11 @@ The server lives in its own process, never in the test process: its C++
 threads, OpenMP pool and signal handling then cannot interfere with pytest,
 and stopping it is a plain kill by PID.
 
-As a script (the child side)::
+The child is the product's launcher, `responsa.providers.llamacpp_server`: it
+prints the address it listens on (``http://127.0.0.1:PORT``) as its only line on
+stdout, logs to stderr, and serves until it is signalled or its stdin closes.
 
-    python tests/support/llama_server.py MODEL.gguf [--port 0] [--alias tiny] [--n-ctx 8192]
-
-prints the address it listens on (``http://127.0.0.1:PORT``; port 0 picks a
-free one) as its only line on stdout, logs to stderr, and serves until it is
-signalled or, with ``--watch-stdin``, until its stdin closes.
-
-From Python (the parent side)::
+Usage::
 
     with start_llama_server(model_path) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused")
@@ -20,7 +16,6 @@ From Python (the parent side)::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import selectors
@@ -28,11 +23,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -115,16 +108,11 @@ def start_llama_server(
         raise FileNotFoundError(model)
     fd, log_name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
     log_path = Path(log_name)
+    # The product's own launcher, so the tests exercise what `local/…` runs. It exits by
+    # itself when its stdin closes, i.e. when this process dies without calling stop().
     command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        str(model),
-        "--port=0",
-        f"--alias={alias}",
-        f"--n-ctx={n_ctx}",
-        f"--n-parallel={n_parallel}",
-        # The child exits by itself if this process dies without stop().
-        "--watch-stdin",
+        sys.executable, "-m", "responsa.providers.llamacpp_server", str(model),
+        f"--alias={alias}", f"--n-ctx={n_ctx}", f"--parallel={n_parallel}",
     ]
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
@@ -191,46 +179,3 @@ def _tail(path: Path, n_lines: int = 40) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(lines[-n_lines:])
-
-
-# ---------------------------------------------------------------------------
-# The child side
-
-
-def serve(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a GGUF with llama.cpp's server.")
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--alias", default="tiny", help="the model name clients use")
-    parser.add_argument("--n-ctx", type=int, default=8192)
-    parser.add_argument("--n-parallel", type=int, default=1, help="slots (concurrent requests)")
-    parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
-    args = parser.parse_args(argv)
-
-    import xllamacpp as xlc  # type: ignore[import-untyped]  # only the child needs it
-
-    params = xlc.CommonParams()
-    params.model.path = str(args.model)
-    params.model_alias = {args.alias}
-    params.hostnames = [HOST]
-    params.port = args.port
-    params.n_ctx = args.n_ctx
-    params.n_parallel = args.n_parallel
-    params.kv_unified = True  # every slot may use the whole context
-    # One thread each: on a busy 2-core machine, two threads spend their time
-    # in OpenMP barriers (about 50x slower for a model this small).
-    params.cpuparams.n_threads = 1
-    params.cpuparams_batch.n_threads = 1
-    params.offline = True  # never reach for a model hub
-    params.ui = False
-
-    server = xlc.Server(params)  # returns once the model is loaded and listening
-    print(server.listening_address, flush=True)
-    if args.watch_stdin:
-        sys.stdin.buffer.read()  # returns at EOF: the parent closed it or died
-    else:
-        threading.Event().wait()
-
-
-if __name__ == "__main__":
-    serve()
