@@ -47,7 +47,7 @@ def initial_response(body: JSONDict, *, model: str) -> JSONDict:
         "text": {"format": text.get("format") or {"type": "text"},
                  "verbosity": text.get("verbosity") or "medium"},
         "tool_choice": _default(body.get("tool_choice"), "auto"),
-        "tools": body.get("tools") or [],
+        "tools": [_echo_tool(tool) for tool in body.get("tools") or ()],
         "top_logprobs": _default(body.get("top_logprobs"), 0),
         "top_p": _default(body.get("top_p"), 1.0),
         "presence_penalty": _default(body.get("presence_penalty"), 0.0),
@@ -57,6 +57,19 @@ def initial_response(body: JSONDict, *, model: str) -> JSONDict:
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
+
+
+def _echo_tool(tool: JSONDict) -> JSONDict:
+    """Function tools come back with every field present, nulls included, as the real API and
+    the Open Responses spec have them."""
+    if tool["type"] != "function":
+        return tool
+    return {"type": "function", "name": tool["name"], "description": tool.get("description"),
+            "parameters": tool.get("parameters"), "strict": tool.get("strict"),
+            **{k: v for k, v in tool.items() if k not in _FUNCTION_TOOL_KEYS}}
+
+
+_FUNCTION_TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
 
 
 def _default(value: Any, default: Any) -> Any:
