@@ -1,10 +1,11 @@
-"""Store fixtures: every contract test runs against SQLite and a real PostgreSQL."""
+"""Store fixtures: every contract test runs against SQLite and a real PostgreSQL (the session's
+`postgres_dsn` from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -13,17 +14,6 @@ import pytest
 from responsa.store.base import Store
 from responsa.store.postgres import PostgresStore
 from responsa.store.sqlite import SQLiteStore
-from tests.support.postgres import start_postgres
-
-
-# The same fixture as tests/conftest.py's; delete this copy once that one is shared.
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    server = start_postgres()
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
 
 
 class Backend:

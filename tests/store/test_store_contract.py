@@ -53,11 +53,11 @@ def response(
     }
 
 
-def events(response_id: str, count: int) -> list[JSONDict]:
+def events(response_id: str, count: int, start: int = 0) -> list[JSONDict]:
     return [
         {"type": "response.output_text.delta", "sequence_number": n, "delta": f"d{n}",
          "item_id": f"msg_{response_id}"}
-        for n in range(count)
+        for n in range(start, start + count)
     ]  # fmt: skip
 
 
@@ -135,7 +135,8 @@ async def test_unknown_ids(store: Store) -> None:
     assert await store.get_response("resp_missing") is None
     assert await store.get_context("resp_missing") is None
     assert await store.list_input_items("resp_missing", after=None, limit=20, order="asc") is None
-    assert await store.get_events("resp_missing", starting_after=None) == []
+    assert await store.get_events("resp_missing", starting_after=None) is None
+    assert await store.get_events("resp_missing", starting_after=5) is None
     assert await store.delete_response("resp_missing") is False
 
 
@@ -147,7 +148,7 @@ async def test_resave_replaces(store: Store) -> None:
     got = await store.get_response("resp_r")
     assert got is not None
     assert got["status"] == "in_progress"
-    assert len(await store.get_events("resp_r", starting_after=None)) == 3
+    assert seqs(await store.get_events("resp_r", starting_after=None)) == list(range(3))
 
     final = record(
         "resp_r",
@@ -181,7 +182,7 @@ async def test_delete_removes_items_and_events(store: Store) -> None:
 
     assert await store.delete_response("resp_d") is True
     assert await store.get_response("resp_d") is None
-    assert await store.get_events("resp_d", starting_after=None) == []
+    assert await store.get_events("resp_d", starting_after=None) is None
     assert await store.list_input_items("resp_d", after=None, limit=20, order="asc") is None
     assert await store.get_context("resp_d") is None
     assert await store.delete_response("resp_d") is False
@@ -190,11 +191,11 @@ async def test_delete_removes_items_and_events(store: Store) -> None:
     page = await store.list_input_items("resp_keep", after=None, limit=20, order="asc")
     assert page is not None
     assert [item["id"] for item in page.data] == ["msg_1"]
-    assert len(await store.get_events("resp_keep", starting_after=None)) == 4
+    assert seqs(await store.get_events("resp_keep", starting_after=None)) == list(range(4))
 
     # Saving again after a delete starts clean.
     await store.save_response(record("resp_d", n_events=1))
-    assert len(await store.get_events("resp_d", starting_after=None)) == 1
+    assert seqs(await store.get_events("resp_d", starting_after=None)) == list(range(1))
 
 
 # -- context ------------------------------------------------------------------------------------
@@ -321,17 +322,140 @@ async def test_walking_all_pages_sees_every_item_once(store: Store) -> None:
 # -- events -------------------------------------------------------------------------------------
 
 
+def seqs(log: list[JSONDict] | None) -> list[int]:
+    assert log is not None
+    return [event["sequence_number"] for event in log]
+
+
+def streamed_events(count: int) -> list[JSONDict]:
+    """A log shaped like a real stream: lifecycle events carrying the whole response around
+    many small deltas."""
+    full = {**response("resp_stream", status="in_progress"), "instructions": "é 世界 " * 100}
+    log: list[JSONDict] = [{"type": "response.created", "sequence_number": 0, "response": full}]
+    for n in range(1, count - 1):
+        log.append(
+            {"type": "response.output_text.delta", "sequence_number": n, "item_id": "msg_s",
+             "output_index": 0, "content_index": 0, "delta": f" w{n} 🎉\u0000\n",
+             "logprobs": []}
+        )  # fmt: skip
+    done = {**full, "status": "completed", "output": [output_message("msg_s", "all of it")]}
+    log.append({"type": "response.completed", "sequence_number": count - 1, "response": done})
+    return log
+
+
+async def test_long_event_log_round_trips_exactly(store: Store) -> None:
+    original = StoredResponse(response=response("resp_stream"), events=streamed_events(250))
+    await store.save_response(original)
+    assert exact(await store.get_events("resp_stream", starting_after=None)) == exact(
+        original.events
+    )
+    assert exact(await store.get_events("resp_stream", starting_after=123)) == exact(
+        original.events[124:]
+    )
+
+
 async def test_get_events_starting_after(store: Store) -> None:
     await store.save_response(record("resp_e", n_events=10))
     all_events = await store.get_events("resp_e", starting_after=None)
-    assert [e["sequence_number"] for e in all_events] == list(range(10))
-    tail = await store.get_events("resp_e", starting_after=6)
-    assert [e["sequence_number"] for e in tail] == [7, 8, 9]
-    assert [e["sequence_number"] for e in await store.get_events("resp_e", starting_after=-1)] == (
-        list(range(10))
-    )
+    assert seqs(all_events) == list(range(10))
+    assert seqs(await store.get_events("resp_e", starting_after=6)) == [7, 8, 9]
+    assert seqs(await store.get_events("resp_e", starting_after=-1)) == list(range(10))
     assert await store.get_events("resp_e", starting_after=9) == []
     assert await store.get_events("resp_e", starting_after=1000) == []
+
+
+async def test_a_response_without_events_has_an_empty_log(store: Store) -> None:
+    await store.save_response(record("resp_quiet"))
+    assert await store.get_events("resp_quiet", starting_after=None) == []
+    assert await store.get_events("resp_quiet", starting_after=3) == []
+
+
+async def save_in_batches(store: Store) -> list[JSONDict]:
+    """Saves events 0-9, then appends 10-19, 20 alone, and 21-29: four batches."""
+    await store.save_response(record("resp_b", n_events=10))
+    await store.append_events("resp_b", events("resp_b", 10, start=10))
+    await store.append_events("resp_b", events("resp_b", 1, start=20))
+    await store.append_events("resp_b", events("resp_b", 9, start=21))
+    return events("resp_b", 30)
+
+
+@pytest.mark.parametrize(
+    "starting_after",
+    [None, -1, 0, 4, 8, 9, 10, 11, 15, 18, 19, 20, 21, 22, 28, 29, 30, 1000],
+)
+async def test_get_events_across_batches(store: Store, starting_after: int | None) -> None:
+    log = await save_in_batches(store)
+    after = -1 if starting_after is None else starting_after
+    got = await store.get_events("resp_b", starting_after=starting_after)
+    assert exact(got) == exact(log[after + 1 :])
+
+
+async def test_append_events_to_a_response_saved_without_events(store: Store) -> None:
+    await store.save_response(record("resp_a"))
+    await store.append_events("resp_a", [])  # nothing to add: no batch, no error
+    assert await store.get_events("resp_a", starting_after=None) == []
+    await store.append_events("resp_a", events("resp_a", 3))
+    await store.append_events("resp_a", events("resp_a", 2, start=3))
+    assert exact(await store.get_events("resp_a", starting_after=None)) == exact(
+        events("resp_a", 5)
+    )
+
+
+async def test_append_events_to_an_unknown_response(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.append_events("resp_missing", events("resp_missing", 3))
+    with pytest.raises(KeyError):
+        await store.append_events("resp_missing", [])
+    assert await store.get_events("resp_missing", starting_after=None) is None
+    await store.save_response(record("resp_d", n_events=2))
+    await store.delete_response("resp_d")
+    with pytest.raises(KeyError):
+        await store.append_events("resp_d", events("resp_d", 1, start=2))
+
+
+@pytest.mark.parametrize(
+    ("start", "count"),
+    [(0, 1), (5, 3), (9, 1), (9, 5)],  # a restart, inside the log, at its last event, overlapping
+)
+async def test_appended_events_must_continue_the_log(store: Store, start: int, count: int) -> None:
+    await store.save_response(record("resp_c", n_events=10))
+    with pytest.raises(ValueError, match="after sequence number 9"):
+        await store.append_events("resp_c", events("resp_c", count, start=start))
+    assert seqs(await store.get_events("resp_c", starting_after=None)) == list(range(10))
+    await store.append_events("resp_c", events("resp_c", 2, start=12))  # a gap is allowed
+    assert seqs(await store.get_events("resp_c", starting_after=8)) == [9, 12, 13]
+
+
+async def test_events_out_of_order_are_refused(store: Store) -> None:
+    backwards = list(reversed(events("resp_o", 3)))
+    with pytest.raises(ValueError, match="out of order"):
+        await store.save_response(StoredResponse(response=response("resp_o"), events=backwards))
+    assert await store.get_response("resp_o") is None
+    await store.save_response(record("resp_o"))
+    with pytest.raises(ValueError, match="out of order"):
+        await store.append_events("resp_o", backwards)
+    assert await store.get_events("resp_o", starting_after=None) == []
+
+
+async def test_resave_replaces_appended_batches(store: Store) -> None:
+    await save_in_batches(store)
+    final = record("resp_b", n_events=3)
+    await store.save_response(final)
+    assert exact(await store.get_events("resp_b", starting_after=None)) == exact(final.events)
+    assert await store.get_events("resp_b", starting_after=2) == []
+    # The replaced log is the one appends continue.
+    await store.append_events("resp_b", events("resp_b", 2, start=3))
+    assert seqs(await store.get_events("resp_b", starting_after=None)) == [0, 1, 2, 3, 4]
+    await store.save_response(record("resp_b"))
+    assert await store.get_events("resp_b", starting_after=None) == []
+
+
+async def test_delete_removes_appended_batches(store: Store) -> None:
+    await save_in_batches(store)
+    assert await store.delete_response("resp_b") is True
+    assert await store.get_events("resp_b", starting_after=None) is None
+    await store.save_response(record("resp_b", n_events=1))
+    assert seqs(await store.get_events("resp_b", starting_after=None)) == [0]
 
 
 # -- concurrency --------------------------------------------------------------------------------
@@ -356,7 +480,7 @@ async def test_concurrent_saves(store: Store) -> None:
         got = await store.get_response(f"resp_c{n}")
         assert got is not None
         assert got["status"] == "completed"
-        assert len(await store.get_events(f"resp_c{n}", starting_after=None)) == 5
+        assert seqs(await store.get_events(f"resp_c{n}", starting_after=None)) == list(range(5))
 
 
 async def test_concurrent_resaves_of_one_response_are_atomic(store: Store) -> None:
@@ -376,6 +500,26 @@ async def test_concurrent_resaves_of_one_response_are_atomic(store: Store) -> No
     assert exact(await store.get_events("resp_race", starting_after=None)) == exact(winner.events)
 
 
+async def test_concurrent_appends_never_overlap(store: Store) -> None:
+    """Appends racing from several connections: exactly one batch starting at 10 gets in.
+    (Several responses at once, because an unserialized race loses only some of the time.)"""
+
+    async def race(rid: str) -> None:
+        await store.save_response(record(rid, n_events=10))
+        results = await asyncio.gather(
+            *(store.append_events(rid, events(rid, k, start=10)) for k in range(1, 21)),
+            return_exceptions=True,
+        )
+        winners = [k for k, result in enumerate(results, start=1) if result is None]
+        assert len(winners) == 1
+        assert all(isinstance(r, ValueError) for r in results if r is not None)
+        assert seqs(await store.get_events(rid, starting_after=None)) == list(
+            range(10 + winners[0])
+        )
+
+    await asyncio.gather(*(race(f"resp_ca{n}") for n in range(8)))
+
+
 # -- durability and migrations ------------------------------------------------------------------
 
 
@@ -384,6 +528,7 @@ async def test_reopening_keeps_everything(backend: Backend) -> None:
     await first.open()
     await save_chain(first)
     await first.save_response(record("resp_e", n_events=4))
+    await first.append_events("resp_e", events("resp_e", 2, start=4))
     await first.close()
 
     again = backend.new_store()
@@ -391,7 +536,7 @@ async def test_reopening_keeps_everything(backend: Backend) -> None:
     context = await again.get_context("resp_3")
     assert context is not None
     assert len(context) == 8
-    assert len(await again.get_events("resp_e", starting_after=None)) == 4
+    assert seqs(await again.get_events("resp_e", starting_after=None)) == list(range(6))
     await again.close()
 
 

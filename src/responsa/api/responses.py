@@ -45,9 +45,9 @@ async def retrieve_response(request: Request) -> Any:
     store = _engine(request).store
     if bool_param(query, "stream"):
         starting_after = int_param(query, "starting_after", default=None, minimum=-1)
-        if await store.get_response(response_id) is None:
-            raise _not_found(response_id)
         events = await store.get_events(response_id, starting_after=starting_after)
+        if events is None:
+            raise _not_found(response_id)
         return EventStreamResponse(_replay(events),
                                    heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
     response = await store.get_response(response_id)

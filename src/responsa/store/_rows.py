@@ -34,8 +34,63 @@ def loads(text: str | bytes) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class EventBatch:
+    """A contiguous run of the event log: one row, its events as one JSON array.
+
+    One row and one serialization per batch instead of per event: a streamed response logs an
+    event per token, and per-event rows were the costliest part of saving it.
+    """
+
+    first_sequence_number: int
+    last_sequence_number: int
+    events: str
+
+
+def to_batch(events: list[JSONDict]) -> EventBatch | None:
+    """The batch of `events` (None for none). Readers find batches by their last sequence number
+    and filter only the first one they read, so a batch must be in order."""
+    if not events:
+        return None
+    first = int(events[0]["sequence_number"])
+    last = int(events[-1]["sequence_number"])
+    if last < first:
+        raise ValueError(f"events out of order: the first is number {first}, the last {last}")
+    return EventBatch(first, last, dumps(events))
+
+
+def continues(batch: EventBatch, stored_last: int | None) -> bool:
+    """Whether `batch` may be appended to a log ending at `stored_last` (None: empty)."""
+    return stored_last is None or batch.first_sequence_number > stored_last
+
+
+def discontinuity(batch: EventBatch, stored_last: int | None) -> ValueError:
+    return ValueError(
+        f"appended events must start after sequence number {stored_last}, "
+        f"not at {batch.first_sequence_number}"
+    )
+
+
+def events_from_batches(
+    rows: Iterable[tuple[int | None, str | None]], starting_after: int
+) -> list[JSONDict]:
+    """Rows of (first_sequence_number, events array), ordered by sequence number and holding
+    only batches that end after `starting_after` -> the events after it. Only the first batch
+    can straddle `starting_after`. Rows of NULLs (a response without such batches) are skipped.
+    """
+    events: list[JSONDict] = []
+    for first, text in rows:
+        if first is None or text is None:
+            continue
+        batch: list[JSONDict] = loads(text)
+        if first <= starting_after:
+            batch = [event for event in batch if event["sequence_number"] > starting_after]
+        events.extend(batch)
+    return events
+
+
+@dataclass(frozen=True, slots=True)
 class Rows:
-    """A StoredResponse flattened for the tables, columns as parallel lists."""
+    """A StoredResponse flattened for the tables: items as parallel lists, the log one batch."""
 
     id: str
     previous_response_id: str | None
@@ -44,8 +99,7 @@ class Rows:
     response: str
     item_ids: list[str | None]
     items: list[str]
-    sequence_numbers: list[int]
-    events: list[str]
+    events: EventBatch | None
 
 
 def to_rows(record: StoredResponse) -> Rows:
@@ -60,8 +114,7 @@ def to_rows(record: StoredResponse) -> Rows:
         response=dumps(response),
         item_ids=[item.get("id") for item in record.input_items],
         items=[dumps(item) for item in record.input_items],
-        sequence_numbers=[int(event["sequence_number"]) for event in record.events],
-        events=[dumps(event) for event in record.events],
+        events=to_batch(record.events),
     )
 
 

@@ -19,8 +19,8 @@ class StoredResponse:
 
     `response` is the full Response object as last sent to the client. `input_items` are the
     items of this request's own `input` (each with an `id`), in order; `output` lives inside
-    `response`. `events` is the event log (every event with its `sequence_number`), empty when
-    none was kept.
+    `response`. `events` is the event log (every event with its `sequence_number`, in increasing
+    order), empty when none was kept.
     """
 
     response: JSONDict
@@ -49,7 +49,19 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def save_response(self, record: StoredResponse) -> None:
-        """Insert or replace the response, its input items and its event log, atomically."""
+        """Insert or replace the response, its input items and its event log, atomically.
+
+        The log replaces any stored one, appended batches included.
+        """
+
+    async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
+        """Add `events` (in increasing `sequence_number` order) to the end of a saved response's
+        log as one batch, without rewriting what is stored: how a live log is flushed as it
+        grows. An empty list adds nothing.
+
+        Raises KeyError if `response_id` is not stored, and ValueError (appending nothing) if the
+        first event's sequence number is not past the last one stored.
+        """
 
     async def get_response(self, response_id: str) -> JSONDict | None:
         """The stored Response object, or None."""
@@ -68,5 +80,8 @@ class Store(Protocol):
         """A page of the response's own input items; None if the response is not stored.
         `after` is an item id: the page starts after that item in the given order."""
 
-    async def get_events(self, response_id: str, *, starting_after: int | None) -> list[JSONDict]:
-        """Stored events with `sequence_number > starting_after` (all when None), in order."""
+    async def get_events(
+        self, response_id: str, *, starting_after: int | None
+    ) -> list[JSONDict] | None:
+        """Stored events with `sequence_number > starting_after` (all when None), in order; None
+        if `response_id` is not stored (one query: no need to ask `get_response` first)."""

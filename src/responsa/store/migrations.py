@@ -31,7 +31,7 @@ class Migration:
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
-        "0001_responses_items_events",
+        "0001_responses_items_event_batches",
         (
             """
             CREATE TABLE responses (
@@ -54,12 +54,15 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (response_pk, position)
             )
             """,
+            # The event log in batches (see _rows.EventBatch). Keyed by the last sequence number:
+            # `get_events(starting_after=N)` reads exactly the batches with last > N.
             """
-            CREATE TABLE events (
+            CREATE TABLE event_batches (
                 response_pk INTEGER NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
-                sequence_number INTEGER NOT NULL,
-                event TEXT NOT NULL,
-                PRIMARY KEY (response_pk, sequence_number)
+                first_sequence_number INTEGER NOT NULL,
+                last_sequence_number INTEGER NOT NULL,
+                events TEXT NOT NULL,  -- a JSON array of the events, in order
+                PRIMARY KEY (response_pk, last_sequence_number)
             )
             """,
         ),
@@ -68,7 +71,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
-        "0001_responses_items_events",
+        "0001_responses_items_event_batches",
         (
             """
             CREATE TABLE responses (
@@ -90,23 +93,24 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             """
-            CREATE TABLE events (
+            CREATE TABLE event_batches (
                 response_pk bigint NOT NULL REFERENCES responses (pk) ON DELETE CASCADE,
-                sequence_number bigint NOT NULL,
-                event json NOT NULL,
-                PRIMARY KEY (response_pk, sequence_number)
+                first_sequence_number bigint NOT NULL,
+                last_sequence_number bigint NOT NULL,
+                events json NOT NULL,  -- a JSON array of the events, in order
+                PRIMARY KEY (response_pk, last_sequence_number)
             )
             """,
             # One round trip per save, and correct under concurrent saves of one response: the
             # upsert locks the response row first, and each later statement of a VOLATILE
             # function takes a fresh snapshot, so it sees (and replaces) whatever children a
-            # concurrent save committed meanwhile. Children are upserted rather than deleted and
-            # reinserted so a re-save rewrites only what changed (no dead tuples per event).
+            # concurrent save or append committed meanwhile. Items are upserted rather than
+            # deleted and reinserted so a re-save rewrites only what changed; the log is one row.
             """
             CREATE FUNCTION responsa_save_response(
                 p_id text, p_previous_response_id text, p_created_at bigint, p_status text,
                 p_response json, p_item_ids text[], p_items json[],
-                p_sequence_numbers bigint[], p_events json[]
+                p_first_sequence_number bigint, p_last_sequence_number bigint, p_events json
             ) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
             DECLARE
                 v_pk bigint;
@@ -130,13 +134,42 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 WHERE cur.item_id IS DISTINCT FROM EXCLUDED.item_id
                     OR cur.item::text <> EXCLUDED.item::text;
 
-                DELETE FROM events
-                WHERE response_pk = v_pk AND sequence_number <> ALL (p_sequence_numbers);
-                INSERT INTO events AS cur (response_pk, sequence_number, event)
-                SELECT v_pk, t.sequence_number, t.event
-                FROM unnest(p_sequence_numbers, p_events) AS t (sequence_number, event)
-                ON CONFLICT (response_pk, sequence_number) DO UPDATE SET event = EXCLUDED.event
-                WHERE cur.event::text <> EXCLUDED.event::text;
+                DELETE FROM event_batches WHERE response_pk = v_pk;
+                IF p_events IS NOT NULL THEN
+                    INSERT INTO event_batches
+                        (response_pk, first_sequence_number, last_sequence_number, events)
+                    VALUES (v_pk, p_first_sequence_number, p_last_sequence_number, p_events);
+                END IF;
+            END
+            $fn$
+            """,
+            # Locking the response row serializes appends with each other and with saves, and
+            # the fresh snapshot of the next statement then sees the log they committed, so the
+            # continuity check holds. `known` is false for an unknown response; `appended` is
+            # false when the batch does not start past `stored_last` (the caller raises).
+            """
+            CREATE FUNCTION responsa_append_events(
+                p_id text, p_first_sequence_number bigint, p_last_sequence_number bigint,
+                p_events json,
+                OUT known boolean, OUT appended boolean, OUT stored_last bigint
+            ) LANGUAGE plpgsql VOLATILE AS $fn$
+            DECLARE
+                v_pk bigint;
+            BEGIN
+                SELECT pk INTO v_pk FROM responses WHERE id = p_id FOR NO KEY UPDATE;
+                known := v_pk IS NOT NULL;
+                appended := false;
+                IF NOT known OR p_events IS NULL THEN
+                    RETURN;
+                END IF;
+                SELECT max(last_sequence_number) INTO stored_last
+                FROM event_batches WHERE response_pk = v_pk;
+                IF stored_last IS NULL OR p_first_sequence_number > stored_last THEN
+                    INSERT INTO event_batches
+                        (response_pk, first_sequence_number, last_sequence_number, events)
+                    VALUES (v_pk, p_first_sequence_number, p_last_sequence_number, p_events);
+                    appended := true;
+                END IF;
             END
             $fn$
             """,

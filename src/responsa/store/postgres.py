@@ -12,14 +12,19 @@ from responsa.store._rows import (
     INPUT,
     MAX_CHAIN_DEPTH,
     OUTPUT,
+    EventBatch,
     context_from_rows,
+    discontinuity,
+    events_from_batches,
     loads,
+    to_batch,
     to_rows,
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
 from responsa.store.migrations import migrate_postgres
 
-_SAVE = "SELECT responsa_save_response($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_SAVE = "SELECT responsa_save_response($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+_APPEND = "SELECT known, appended, stored_last FROM responsa_append_events($1, $2, $3, $4)"
 
 _CONTEXT = f"""
 WITH RECURSIVE chain (pk, previous_response_id, depth, response) AS (
@@ -55,11 +60,19 @@ ORDER BY page.position {direction}
 _PAGE_ASC = _PAGE.format(cmp=">", start=-1, direction="ASC")
 _PAGE_DESC = _PAGE.format(cmp="<", start=2**31 - 1, direction="DESC")
 
+# Zero rows: no such response. One row of NULLs: a response with no events past $2.
 _EVENTS = """
-SELECT e.event FROM responses AS r JOIN events AS e ON e.response_pk = r.pk
-WHERE r.id = $1 AND e.sequence_number > $2
-ORDER BY e.sequence_number
+SELECT b.first_sequence_number, b.events FROM responses AS r
+LEFT JOIN event_batches AS b ON b.response_pk = r.pk AND b.last_sequence_number > $2
+WHERE r.id = $1
+ORDER BY b.last_sequence_number
 """
+
+
+def _batch_args(batch: EventBatch | None) -> tuple[int | None, int | None, str | None]:
+    if batch is None:
+        return None, None, None
+    return batch.first_sequence_number, batch.last_sequence_number, batch.events
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -113,12 +126,20 @@ class PostgresStore:
             rows.response,
             rows.item_ids,
             rows.items,
-            rows.sequence_numbers,
-            rows.events,
+            *_batch_args(rows.events),
         )
 
+    async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
+        batch = to_batch(events)
+        row = await self.pool.fetchrow(_APPEND, response_id, *_batch_args(batch))
+        assert row is not None  # the function returns exactly one row
+        if not row["known"]:
+            raise KeyError(response_id)
+        if batch is not None and not row["appended"]:
+            raise discontinuity(batch, row["stored_last"])
+
     async def delete_response(self, response_id: str) -> bool:
-        # Items and events go by ON DELETE CASCADE.
+        # Items and event batches go by ON DELETE CASCADE.
         deleted = await self.pool.fetchval(
             "DELETE FROM responses WHERE id = $1 RETURNING true", response_id
         )
@@ -147,7 +168,11 @@ class PostgresStore:
         texts = [row["item"] for row in rows if row["item"] is not None]
         return ItemPage(data=[loads(t) for t in texts[:limit]], has_more=len(texts) > limit)
 
-    async def get_events(self, response_id: str, *, starting_after: int | None) -> list[JSONDict]:
+    async def get_events(
+        self, response_id: str, *, starting_after: int | None
+    ) -> list[JSONDict] | None:
         after = -1 if starting_after is None else starting_after
         rows = await self.pool.fetch(_EVENTS, response_id, after)
-        return [loads(row["event"]) for row in rows]
+        if not rows:
+            return None
+        return events_from_batches(((row[0], row[1]) for row in rows), after)

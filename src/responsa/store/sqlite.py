@@ -23,9 +23,14 @@ from responsa.store._rows import (
     INPUT,
     MAX_CHAIN_DEPTH,
     OUTPUT,
+    EventBatch,
     Rows,
     context_from_rows,
+    continues,
+    discontinuity,
+    events_from_batches,
     loads,
+    to_batch,
     to_rows,
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
@@ -74,10 +79,23 @@ WHERE response_pk = ? AND position < ?
 ORDER BY position DESC LIMIT ?
 """
 
+# Zero rows: no such response. One row of NULLs: a response with no events past `?`.
 _EVENTS = """
-SELECT e.event FROM responses AS r JOIN events AS e ON e.response_pk = r.pk
-WHERE r.id = ? AND e.sequence_number > ?
-ORDER BY e.sequence_number
+SELECT b.first_sequence_number, b.events FROM responses AS r
+LEFT JOIN event_batches AS b ON b.response_pk = r.pk AND b.last_sequence_number > ?
+WHERE r.id = ?
+ORDER BY b.last_sequence_number
+"""
+
+_LAST_SEQUENCE_NUMBER = """
+SELECT r.pk, (SELECT max(b.last_sequence_number) FROM event_batches AS b
+              WHERE b.response_pk = r.pk)
+FROM responses AS r WHERE r.id = ?
+"""
+
+_INSERT_BATCH = """
+INSERT INTO event_batches (response_pk, first_sequence_number, last_sequence_number, events)
+VALUES (?, ?, ?, ?)
 """
 
 
@@ -185,6 +203,10 @@ class SQLiteStore:
         rows = to_rows(record)  # serialize now, on the caller's thread
         await self._run(lambda conn: _save(conn, rows))
 
+    async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
+        batch = to_batch(events)  # serialize now, on the caller's thread
+        await self._run(lambda conn: _append(conn, response_id, batch))
+
     async def delete_response(self, response_id: str) -> bool:
         return await self._run(lambda conn: _delete(conn, response_id))
 
@@ -211,12 +233,14 @@ class SQLiteStore:
             return None
         return ItemPage(data=[loads(t) for t in texts[:limit]], has_more=len(texts) > limit)
 
-    async def get_events(self, response_id: str, *, starting_after: int | None) -> list[JSONDict]:
+    async def get_events(
+        self, response_id: str, *, starting_after: int | None
+    ) -> list[JSONDict] | None:
         after = -1 if starting_after is None else starting_after
-        texts = await self._run(
-            lambda conn: [row[0] for row in conn.execute(_EVENTS, (response_id, after))]
+        rows: list[tuple[int | None, str | None]] = await self._run(
+            lambda conn: conn.execute(_EVENTS, (after, response_id)).fetchall()
         )
-        return [loads(t) for t in texts]
+        return events_from_batches(rows, after) if rows else None
 
 
 # -- worker-thread functions (each gets the connection; none touches the event loop) ----------
@@ -255,24 +279,44 @@ def _save(conn: sqlite3.Connection, rows: Rows) -> None:
                 )
             ],
         )
-        conn.execute("DELETE FROM events WHERE response_pk = ?", (pk,))
-        conn.executemany(
-            "INSERT INTO events (response_pk, sequence_number, event) VALUES (?, ?, ?)",
-            [
-                (pk, seq, event)
-                for seq, event in zip(rows.sequence_numbers, rows.events, strict=True)
-            ],
-        )
+        conn.execute("DELETE FROM event_batches WHERE response_pk = ?", (pk,))
+        if rows.events is not None:
+            _insert_batch(conn, pk, rows.events)
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
 
 
+def _append(conn: sqlite3.Connection, response_id: str, batch: EventBatch | None) -> None:
+    # IMMEDIATE: no other process may append between our continuity check and our insert.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(_LAST_SEQUENCE_NUMBER, (response_id,)).fetchone()
+        if row is None:
+            raise KeyError(response_id)
+        pk, stored_last = row
+        if batch is not None:
+            if not continues(batch, stored_last):
+                raise discontinuity(batch, stored_last)
+            _insert_batch(conn, pk, batch)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def _insert_batch(conn: sqlite3.Connection, pk: int, batch: EventBatch) -> None:
+    conn.execute(
+        _INSERT_BATCH,
+        (pk, batch.first_sequence_number, batch.last_sequence_number, batch.events),
+    )
+
+
 def _delete(conn: sqlite3.Connection, response_id: str) -> bool:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        # Items and events go with it by ON DELETE CASCADE.
+        # Items and event batches go with it by ON DELETE CASCADE.
         deleted = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount
         conn.execute("COMMIT")
     except BaseException:
