@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
@@ -23,15 +22,6 @@ from tests.support.scripted_upstream import (
     usage,
 )
 
-_names = itertools.count()
-
-
-def play(scripted: ScriptedUpstream, script: Script) -> str:
-    """Register a script under a fresh name; returns the model to ask responsa for."""
-    name = f"s{next(_names)}"
-    scripted.scripts[name] = script
-    return f"scripted/{name}"
-
 
 def raw_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
     with client.responses.create(stream=True, **params) as stream:
@@ -39,7 +29,7 @@ def raw_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_sse_framing_on_the_wire(server: RunningResponsa, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, text_script("Hel", "lo"))
+    model = scripted.play(text_script("Hel", "lo"))
     with httpx.stream("POST", f"{server.base_url}/responses", timeout=10,
                       json={"model": model, "input": "hi", "stream": True}) as reply:
         assert reply.headers["content-type"].startswith("text/event-stream")
@@ -55,7 +45,7 @@ def test_sse_framing_on_the_wire(server: RunningResponsa, scripted: ScriptedUpst
 
 
 def test_text_deltas_arrive_as_sent(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, text_script("a", "b", "c"))
+    model = scripted.play(text_script("a", "b", "c"))
     events = raw_events(client, model=model, input="x")
     assert_valid_stream(events)
     deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
@@ -65,7 +55,7 @@ def test_text_deltas_arrive_as_sent(client: OpenAI, scripted: ScriptedUpstream) 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_upstream_reasoning_becomes_a_reasoning_item(client: OpenAI, scripted: ScriptedUpstream,
                                                      field: str) -> None:
-    model = play(scripted, Script([
+    model = scripted.play(Script([
         chunk({field: "Let me "}), chunk({field: "think."}), chunk({"content": "42"}),
         chunk(finish="stop"), chunk(usage=usage(5, 9, reasoning=6))]))
     events = raw_events(client, model=model, input="x")
@@ -81,7 +71,7 @@ def test_upstream_reasoning_becomes_a_reasoning_item(client: OpenAI, scripted: S
 
 
 def test_refusal(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script([chunk({"refusal": "I can't"}), chunk(finish="stop")]))
+    model = scripted.play(Script([chunk({"refusal": "I can't"}), chunk(finish="stop")]))
     response = client.responses.create(model=model, input="x")
     assert response.status == "completed"
     assert response.output[0].content[0].type == "refusal"
@@ -95,7 +85,7 @@ def test_parallel_tool_calls_become_separate_items(client: OpenAI,
             entry.update(id=f"call_{index}", type="function")
         return chunk({"tool_calls": [entry]})
 
-    model = play(scripted, Script([
+    model = scripted.play(Script([
         call(0, name="a", arguments=""), call(0, arguments='{"x":'), call(0, arguments="1}"),
         call(1, name="b", arguments="{}"), chunk(finish="tool_calls")]))
     tools = [{"type": "function", "name": n, "parameters": {"type": "object"}} for n in "ab"]
@@ -104,13 +94,13 @@ def test_parallel_tool_calls_become_separate_items(client: OpenAI,
     calls = events[-1]["response"]["output"]
     assert [(c["name"], c["call_id"], c["arguments"]) for c in calls] == [
         ("a", "call_0", '{"x":1}'), ("b", "call_1", "{}")]
-    sent = scripted.last_request(model.split("/")[1])
+    sent = scripted.last_request(model)
     assert sent["tools"][0] == {"type": "function",
                                 "function": {"name": "a", "parameters": {"type": "object"}}}
 
 
 def test_usage_details_are_mapped(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script([chunk({"content": "x"}), chunk(finish="stop"),
+    model = scripted.play(Script([chunk({"content": "x"}), chunk(finish="stop"),
                                    chunk(usage=usage(100, 3, cached=64))]))
     response = client.responses.create(model=model, input="x")
     assert response.usage is not None
@@ -119,19 +109,19 @@ def test_usage_details_are_mapped(client: OpenAI, scripted: ScriptedUpstream) ->
 
 
 def test_length_finish_is_incomplete(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, text_script("cut", finish="length"))
+    model = scripted.play(text_script("cut", finish="length"))
     response = client.responses.create(model=model, input="x", max_output_tokens=16)
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
-    assert scripted.last_request(model.split("/")[1])["max_tokens"] == 16
+    assert scripted.last_request(model)["max_tokens"] == 16
     events = raw_events(client, model=model, input="x")
     assert_valid_stream(events)
     assert events[-1]["type"] == "response.incomplete"
 
 
 def test_instructions_are_not_carried_over(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, text_script("one"))
+    model = scripted.play(text_script("one"))
     name = model.split("/")[1]
     first = client.responses.create(model=model, input="q1", instructions="FIRST")
     client.responses.create(model=model, input="q2", previous_response_id=first.id,
@@ -150,7 +140,7 @@ def test_instructions_are_not_carried_over(client: OpenAI, scripted: ScriptedUps
 ], ids=["http-500", "dropped-mid-stream", "malformed-chunk", "no-finish"])
 def test_upstream_failures_end_as_stored_failed_responses(
         client: OpenAI, scripted: ScriptedUpstream, script: Script) -> None:
-    model = play(scripted, script)
+    model = scripted.play(script)
     events = raw_events(client, model=model, input="x")
     assert_valid_stream(events)
     failed = events[-1]
@@ -182,21 +172,21 @@ def test_unreachable_provider_fails_cleanly(tmp_path: Any, llama: Any,
 
 
 def test_upstream_timeout_fails(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script([chunk({"content": "a"}), Pause(6), chunk(finish="stop")]))
+    model = scripted.play(Script([chunk({"content": "a"}), Pause(6), chunk(finish="stop")]))
     response = client.responses.create(model=model, input="x")  # provider timeout is 5 s
     assert response.status == "failed"
     assert response.error is not None and "timed out" in response.error.message
 
 
 def test_upstream_rejection_is_a_client_error(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script(status=400, error={"error": {"message": "bad schema"}}))
+    model = scripted.play(Script(status=400, error={"error": {"message": "bad schema"}}))
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=model, input="x")
     assert "bad schema" in caught.value.message
 
 
 def test_context_overflow_from_upstream(client: OpenAI, scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script(status=400, error={"error": {
+    model = scripted.play(Script(status=400, error={"error": {
         "message": "the request exceeds the available context size", "type":
         "exceed_context_size_error"}}))
     with pytest.raises(openai.BadRequestError) as caught:
@@ -206,7 +196,7 @@ def test_context_overflow_from_upstream(client: OpenAI, scripted: ScriptedUpstre
 
 def test_heartbeats_while_the_upstream_is_silent(server: RunningResponsa,
                                                  scripted: ScriptedUpstream) -> None:
-    model = play(scripted, Script([Pause(1.3), *text_script("late").chunks]))
+    model = scripted.play(Script([Pause(1.3), *text_script("late").chunks]))
     with httpx.stream("POST", f"{server.base_url}/responses", timeout=10,
                       json={"model": model, "input": "hi", "stream": True}) as reply:
         body = reply.read().decode()
@@ -218,7 +208,7 @@ def test_client_disconnect_stops_the_run_and_stores_it(server: RunningResponsa,
                                                        scripted: ScriptedUpstream,
                                                        client: OpenAI) -> None:
     slow = [chunk({"content": f"t{i} "}) for i in range(3)] + [Pause(30), chunk(finish="stop")]
-    model = play(scripted, Script(slow))
+    model = scripted.play(Script(slow))
     with httpx.stream("POST", f"{server.base_url}/responses", timeout=10,
                       json={"model": model, "input": "hi", "stream": True}) as reply:
         lines = reply.iter_lines()

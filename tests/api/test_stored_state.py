@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import openai
@@ -12,14 +11,10 @@ from openai import OpenAI
 from tests.support.grammar import assert_valid_stream
 from tests.support.scripted_upstream import ScriptedUpstream, text_script
 
-_names = itertools.count()
-
 
 @pytest.fixture
 def model(scripted: ScriptedUpstream) -> str:
-    name = f"stored{next(_names)}"
-    scripted.scripts[name] = text_script("Hello", " there")
-    return f"scripted/{name}"
+    return scripted.play(text_script("Hello", " there"))
 
 
 def test_retrieve_equals_create(client_any_db: OpenAI, model: str) -> None:
@@ -43,7 +38,7 @@ def test_chain_sees_prior_input_and_output(client_any_db: OpenAI, model: str,
     first = client_any_db.responses.create(model=model, input="one")
     second = client_any_db.responses.create(model=model, input="two", previous_response_id=first.id)
     client_any_db.responses.create(model=model, input="three", previous_response_id=second.id)
-    sent = scripted.last_request(model.split("/")[1])["messages"]
+    sent = scripted.last_request(model)["messages"]
     assert [m["content"] for m in sent] == ["one", "Hello there", "two", "Hello there", "three"]
 
 

@@ -11,7 +11,6 @@ One deliberate divergence: raw reasoning text streams as `response.reasoning_tex
 
 from __future__ import annotations
 
-import itertools
 import json
 from functools import cache
 from pathlib import Path
@@ -30,7 +29,6 @@ RENAMED_EVENTS = {
     "response.reasoning_text.delta": "ResponseReasoningDeltaStreamingEvent",
     "response.reasoning_text.done": "ResponseReasoningDoneStreamingEvent",
 }
-_names = itertools.count()
 
 
 @cache
@@ -73,11 +71,6 @@ def raw_stream(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
         return [json.loads(line[6:]) for line in raw.iter_lines() if line.startswith("data: ")]
 
 
-def play(scripted: ScriptedUpstream, script: Script) -> str:
-    name = f"conf{next(_names)}"
-    scripted.scripts[name] = script
-    return f"scripted/{name}"
-
 
 TOOL = {"type": "function", "name": "lookup", "strict": True,
         "parameters": {"type": "object", "properties": {"q": {"type": "string", "maxLength": 9}},
@@ -91,12 +84,12 @@ def scenarios(scripted: ScriptedUpstream) -> dict[str, dict[str, Any]]:
         "text": {"model": LLAMA_MODEL, "input": "hi", "max_output_tokens": 200},
         "tool-call": {"model": LLAMA_MODEL, "input": "look", "tools": [TOOL],
                       "tool_choice": "required"},
-        "reasoning": {"model": play(scripted, reasoning), "input": "x"},
-        "refusal": {"model": play(scripted, Script([chunk({"refusal": "no"}),
+        "reasoning": {"model": scripted.play(reasoning), "input": "x"},
+        "refusal": {"model": scripted.play(Script([chunk({"refusal": "no"}),
                                                     chunk(finish="stop")])), "input": "x"},
-        "incomplete": {"model": play(scripted, text_script("cut", finish="length")),
+        "incomplete": {"model": scripted.play(text_script("cut", finish="length")),
                        "input": "x"},
-        "failed": {"model": play(scripted, Script([chunk({"content": "a"}), Drop()],
+        "failed": {"model": scripted.play(Script([chunk({"content": "a"}), Drop()],
                                                   done=False)), "input": "x"},
     }
 

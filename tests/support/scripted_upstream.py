@@ -79,7 +79,15 @@ class ScriptedUpstream:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def play(self, script: Script) -> str:
+        """Register `script` under a fresh name; returns the model to ask responsa for."""
+        name = f"script{len(self.scripts)}"
+        self.scripts[name] = script
+        return f"scripted/{name}"
+
     def last_request(self, model: str) -> dict[str, Any]:
+        """The last body received for `model` (`name` or `scripted/name`)."""
+        model = model.removeprefix("scripted/")
         return next(body for body in reversed(self.requests) if body.get("model") == model)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

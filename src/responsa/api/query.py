@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from starlette.datastructures import QueryParams
 
 from responsa.errors import InvalidRequestError
+from responsa.protocol.request import IncludeValue
 
-INCLUDABLE = frozenset({
-    "file_search_call.results",
-    "web_search_call.results",
-    "web_search_call.action.sources",
-    "message.input_image.image_url",
-    "computer_call_output.output.image_url",
-    "code_interpreter_call.outputs",
-    "reasoning.encrypted_content",
-    "message.output_text.logprobs",
-})
+INCLUDABLE: frozenset[str] = frozenset(get_args(IncludeValue))
 
 
 def include_param(query: QueryParams) -> frozenset[str]:
