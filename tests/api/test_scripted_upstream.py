@@ -229,3 +229,12 @@ def test_client_disconnect_stops_the_run_and_stores_it(server: RunningResponsa,
             time.sleep(0.05)
     assert stored.status == "cancelled"
     assert stored.output and stored.output[0].status == "incomplete"
+
+
+def test_unexpected_chunk_shapes_fail_the_response_not_the_server(
+        client: OpenAI, scripted: ScriptedUpstream) -> None:
+    model = scripted.play(Script([{"choices": [7]}]))
+    events = raw_events(client, model=model, input="x")
+    assert_valid_stream(events)
+    assert events[-1]["type"] == "response.failed"
+    assert client.responses.retrieve(events[-1]["response"]["id"]).status == "failed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from responsa.providers.registry import ProviderRegistry
 from responsa.store.base import Store, StoredResponse
 
 JSONDict = dict[str, Any]
+logger = logging.getLogger(__name__)
 
 
 class Engine:
@@ -111,6 +113,9 @@ class ResponseRun:
                 closing = builder.finish()
             except ResponsaError as exc:
                 closing = builder.fail(exc)
+            except Exception as exc:  # the outer run loop: a bug must still end the stream
+                logger.exception("response %s failed", builder.response["id"])
+                closing = builder.fail(ResponsaError(f"Internal error: {type(exc).__name__}."))
             for event in closing:
                 log.append(event)
                 yield event
