@@ -96,7 +96,9 @@ def load_settings(
     for spec in providers:
         _add_quick_provider(settings, spec)
     if settings.embedded_engine and LOCAL_PROVIDER not in settings.providers:
-        settings.providers[LOCAL_PROVIDER] = ProviderConfig(name=LOCAL_PROVIDER, kind="llama.cpp")
+        local = ProviderConfig(name=LOCAL_PROVIDER, kind="llama.cpp")
+        local.capabilities = Capabilities(**engine_capabilities(local))
+        settings.providers[LOCAL_PROVIDER] = local
     if settings.default_provider and settings.default_provider not in settings.providers:
         raise ConfigError(f"default_provider '{settings.default_provider}' is not configured")
     return settings
@@ -147,7 +149,9 @@ def engine_capabilities(config: ProviderConfig) -> dict[str, bool]:
     """What the known engines behind a dialect lack, by the `engine` hint."""
     if config.kind == "llama.cpp" or config.engine == "llama.cpp":
         # llama.cpp's server ignores a named tool_choice and renders tools even for "none".
-        return {"named_tool_choice": False, "tool_choice_none_drops_tools": True}
+        # Its server root also serves `/apply-template` and `/tokenize` (exact token counts).
+        return {"named_tool_choice": False, "tool_choice_none_drops_tools": True,
+                "tokenize_endpoint": True}
     return {}
 
 

@@ -46,8 +46,6 @@ def test_envelope_has_all_four_keys(server: RunningResponsa) -> None:
      "previous_response_not_found", "previous_response_id"),
     ({"model": "llama/tiny", "input": "x", "background": True}, "unsupported_parameter",
      "background"),
-    ({"model": "llama/tiny", "input": "x", "conversation": "conv_1"}, "unsupported_parameter",
-     "conversation"),
     ({"model": "llama/tiny", "input": "x", "tools": [{"type": "local_shell"}]},
      "unsupported_value", "tools[0].type"),
     ({"model": "llama/tiny", "input": [{"type": "item_reference", "id": "msg_1"}]},

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import models, responses
+from responsa.api import conversations, models, responses
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
@@ -54,7 +54,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
             await store.close()
 
     app = Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *responses.routes, *models.routes],
+        routes=[Route("/health", health, methods=["GET"]), *responses.routes,
+                *conversations.routes, *models.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

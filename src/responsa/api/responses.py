@@ -1,4 +1,4 @@
-"""/v1/responses: create, retrieve (and replay), delete, cancel, input items."""
+"""/v1/responses: create, retrieve (and replay), delete, cancel, input items, input tokens."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from responsa.api.query import bool_param, include_param, int_param, order_param
 from responsa.api.sse import EventStreamResponse
 from responsa.engine.run import Engine
 from responsa.engine.snapshot import render_input_item, render_response
+from responsa.engine.tokens import count_input_tokens
 from responsa.errors import InvalidRequestError, NotFoundError
+from responsa.protocol.input_tokens import parse_input_tokens_request
 from responsa.protocol.request import parse_create_request
 
 
@@ -99,8 +101,17 @@ async def list_input_items(request: Request) -> Response:
     })
 
 
+async def input_tokens(request: Request) -> Response:
+    body = parse_input_tokens_request(await request.body()).canonical_body()
+    engine = _engine(request)
+    count = await count_input_tokens(engine.store, engine.providers, body)
+    return json_response({"object": "response.input_tokens", "input_tokens": count})
+
+
 routes = [
     Route("/v1/responses", create_response, methods=["POST"]),
+    # Before the `{response_id}` routes, so the literal path never reads as an id.
+    Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
     Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),

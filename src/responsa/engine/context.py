@@ -1,7 +1,8 @@
-"""What the model sees: the stored chain behind `previous_response_id`, then the new input.
+"""What the model sees: the stored chain behind `previous_response_id` (or the items of the
+`conversation`), then the new input.
 
 The new input's items get server ids where the client sent none, so they can be listed
-(`input_items`) and continued from exactly as stored.
+(`input_items`, conversation items) and continued from exactly as stored.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from responsa.errors import InvalidRequestError
+from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.store.base import Store
 
@@ -29,12 +30,14 @@ _STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output
 class ConversationContext:
     input_items: list[JSONDict]  # this request's own input, as stored
     model_input: list[JSONDict]  # everything the model sees, oldest first
+    conversation_id: str | None = None  # the conversation a finished response extends
 
 
 async def build_context(store: Store, body: JSONDict) -> ConversationContext:
-    input_items = [_with_id(item) for item in body.get("input") or ()]
+    input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
+    conversation_id = conversation_id_of(body)
     if previous_id:
         found = await store.get_context(previous_id)
         if found is None:
@@ -42,12 +45,32 @@ async def build_context(store: Store, body: JSONDict) -> ConversationContext:
                                       param="previous_response_id",
                                       code="previous_response_not_found")
         history = found
+    elif conversation_id is not None:
+        items = await store.get_conversation_items(conversation_id)
+        if items is None:
+            raise conversation_not_found(conversation_id, param="conversation")
+        history = items
     model_input = history + input_items if history else input_items
     check_tool_call_pairs(model_input, first_new=len(history))
-    return ConversationContext(input_items=input_items, model_input=model_input)
+    return ConversationContext(input_items=input_items, model_input=model_input,
+                               conversation_id=conversation_id)
 
 
-def _with_id(item: JSONDict) -> JSONDict:
+def conversation_id_of(body: JSONDict) -> str | None:
+    """`conversation` as an id (`"conv_…"` or `{"id": "conv_…"}`), or None."""
+    value = body.get("conversation")
+    if value is None:
+        return None
+    return str(value) if isinstance(value, str) else str(value["id"])
+
+
+def conversation_not_found(conversation_id: str, *, param: str | None = None) -> NotFoundError:
+    return NotFoundError(f"Conversation with id '{conversation_id}' not found.", param=param)
+
+
+def with_id(item: JSONDict) -> JSONDict:
+    """The item with a server id (`msg_…`, `fc_…` …) where the client sent none, and the
+    `status` its list form always carries."""
     kind = item["type"]
     if "id" not in item or item["id"] is None:
         item = {"id": new_id(_ID_PREFIXES.get(kind, "item")), **item}

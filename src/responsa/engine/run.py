@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from responsa.engine.builder import Event, ResponseBuilder
@@ -51,8 +51,25 @@ class Engine:
         await run.open_upstream()
         return run
 
-    def save_in_background(self, record: StoredResponse) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self.store.save_response(record))
+    def save_in_background(
+        self, record: StoredResponse, *, conversation_id: str | None = None
+    ) -> asyncio.Task[None]:
+        """Save the response (and extend its conversation, atomically with it)."""
+        return self._in_background(
+            self.store.save_response(record, conversation_id=conversation_id))
+
+    def extend_in_background(
+        self, conversation_id: str, items: list[JSONDict]
+    ) -> asyncio.Task[None]:
+        """Append an unstored response's items to its conversation."""
+        return self._in_background(self._extend(conversation_id, items))
+
+    async def _extend(self, conversation_id: str, items: list[JSONDict]) -> None:
+        # A conversation deleted while the response ran has nothing left to extend.
+        await self.store.append_conversation_items(conversation_id, items)
+
+    def _in_background(self, write: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(write)
         self._pending_saves.add(task)
         task.add_done_callback(self._pending_saves.discard)
         return task
@@ -126,14 +143,21 @@ class ResponseRun:
 
     async def _finish(self) -> None:
         save: asyncio.Task[None] | None = None
+        # Only a response that completed (or ended incomplete) extends its conversation.
+        conversation_id = (self._context.conversation_id
+                           if self.response["status"] in _EXTENDS_CONVERSATION else None)
+        record = StoredResponse(self.response, self._context.input_items, self._events)
         if self.response["store"]:
-            record = StoredResponse(self.response, self._context.input_items, self._events)
-            save = self._engine.save_in_background(record)
+            save = self._engine.save_in_background(record, conversation_id=conversation_id)
+        elif conversation_id is not None:
+            save = self._engine.extend_in_background(conversation_id, record.conversation_items)
         # Shielded: a cancelled request must still close the upstream and finish its save.
         await asyncio.shield(self._exit_stack.aclose())
         if save is not None:
             await asyncio.shield(save)
 
+
+_EXTENDS_CONVERSATION = frozenset({"completed", "incomplete"})
 
 # Hosted search tools a client may declare out of habit (Codex always does). With no search
 # backend they are not offered to the model; every other tool kind must be usable or refused.
@@ -141,7 +165,6 @@ _NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_sear
                                 "web_search_preview_2025_03_11"})
 _UNSUPPORTED_PARAMETERS = {
     "background": "Background responses are not supported yet.",
-    "conversation": "Conversations are not supported yet.",
     "prompt": "Prompt templates are not supported yet.",
     "context_management": "Context management is not supported yet.",
 }

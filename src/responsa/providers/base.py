@@ -23,6 +23,8 @@ class Capabilities:
     logprobs: bool = True
     images: bool = True
     reasoning: bool = False
+    # llama.cpp's `/apply-template` + `/tokenize` at the server root: exact input-token counts.
+    tokenize_endpoint: bool = False
 
 
 @dataclass(slots=True)
@@ -69,6 +71,11 @@ class Provider(Protocol):
     capabilities: Capabilities
 
     def open(self, request: ModelRequest) -> AbstractAsyncContextManager[AsyncIterator[Delta]]: ...
+
+    async def count_input_tokens(self, request: ModelRequest) -> int:
+        """How many tokens the model would read for `request` (before any output): exact where
+        the upstream can tokenize, else `providers.token_estimate`'s documented estimate."""
+        ...
 
     async def list_models(self) -> list[ModelInfo]: ...
 

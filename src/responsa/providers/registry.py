@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from responsa.config import ProviderConfig
 from responsa.errors import InvalidRequestError, UpstreamError
+from responsa.providers.anthropic_messages import AnthropicMessagesProvider
 from responsa.providers.base import ModelInfo, Provider
 from responsa.providers.llamacpp import LlamaCppProvider
 from responsa.providers.openai_chat import ChatCompletionsProvider
@@ -17,6 +18,7 @@ from responsa.providers.openai_chat import ChatCompletionsProvider
 ADAPTERS: dict[str, Callable[[ProviderConfig], Provider]] = {
     "openai-chat": ChatCompletionsProvider,
     "llama.cpp": LlamaCppProvider,
+    "anthropic-messages": AnthropicMessagesProvider,
 }
 
 

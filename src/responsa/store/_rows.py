@@ -136,3 +136,21 @@ def context_from_rows(rows: Iterable[tuple[int, str | None]]) -> list[JSONDict]:
         if isinstance(output, list):
             items.extend(output)
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRows:
+    """Conversation items flattened for the table: their ids and their JSON, in order."""
+
+    ids: list[str]
+    items: list[str]
+
+
+def to_item_rows(items: Iterable[JSONDict]) -> ItemRows:
+    listed = list(items)
+    return ItemRows(ids=[str(item["id"]) for item in listed], items=[dumps(i) for i in listed])
+
+
+def conversation_object(conversation_id: str, created_at: int, metadata: str) -> JSONDict:
+    return {"id": conversation_id, "object": "conversation", "created_at": created_at,
+            "metadata": loads(metadata)}

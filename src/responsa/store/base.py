@@ -35,6 +35,11 @@ class StoredResponse:
     def previous_response_id(self) -> str | None:
         return self.response.get("previous_response_id")
 
+    @property
+    def conversation_items(self) -> list[JSONDict]:
+        """What the response adds to its conversation: its input items, then its output."""
+        return [*self.input_items, *(self.response.get("output") or ())]
+
 
 @dataclass(slots=True)
 class ItemPage:
@@ -48,10 +53,14 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def save_response(self, record: StoredResponse) -> None:
+    async def save_response(
+        self, record: StoredResponse, *, conversation_id: str | None = None
+    ) -> None:
         """Insert or replace the response, its input items and its event log, atomically.
 
-        The log replaces any stored one, appended batches included.
+        The log replaces any stored one, appended batches included. With `conversation_id`,
+        the same transaction also appends the record's input items, then its output items, to
+        that conversation (nothing if it no longer exists).
         """
 
     async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
@@ -85,3 +94,43 @@ class Store(Protocol):
     ) -> list[JSONDict] | None:
         """Stored events with `sequence_number > starting_after` (all when None), in order; None
         if `response_id` is not stored (one query: no need to ask `get_response` first)."""
+
+    # -- conversations -------------------------------------------------------------------------
+    # A Conversation object is `{"id", "object": "conversation", "created_at", "metadata"}`.
+    # Items are JSON objects that each carry an `id`, kept in the order they were added.
+
+    async def create_conversation(self, conversation: JSONDict, items: list[JSONDict]) -> None:
+        """Insert the conversation (its `id`, `created_at`, `metadata`) with its first items."""
+
+    async def get_conversation(self, conversation_id: str) -> JSONDict | None:
+        """The Conversation object, or None."""
+
+    async def update_conversation(
+        self, conversation_id: str, metadata: JSONDict
+    ) -> JSONDict | None:
+        """Replace the metadata; the updated Conversation object, or None if not stored."""
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete the conversation and its items; False if it did not exist."""
+
+    async def append_conversation_items(
+        self, conversation_id: str, items: list[JSONDict]
+    ) -> bool:
+        """Add `items` after the conversation's last item, atomically; False (adding nothing)
+        if the conversation is not stored."""
+
+    async def get_conversation_items(self, conversation_id: str) -> list[JSONDict] | None:
+        """Every item of the conversation, oldest first (what a response in it sees); None if
+        the conversation is not stored."""
+
+    async def list_conversation_items(
+        self, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        """A page of the conversation's items; None if the conversation is not stored.
+        `after` is an item id: the page starts after that item in the given order."""
+
+    async def get_conversation_item(self, conversation_id: str, item_id: str) -> JSONDict | None:
+        """One item of the conversation; None if either is not stored."""
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        """Remove the item from the conversation; False if either is not stored."""

@@ -67,6 +67,31 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0002_conversations",
+        (
+            """
+            CREATE TABLE conversations (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                metadata TEXT NOT NULL
+            )
+            """,
+            # Positions only grow (an append goes after the largest); deleting leaves gaps.
+            """
+            CREATE TABLE conversation_items (
+                conversation_pk INTEGER NOT NULL REFERENCES conversations (pk) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                item_id TEXT NOT NULL,
+                item TEXT NOT NULL,
+                PRIMARY KEY (conversation_pk, position)
+            )
+            """,
+            "CREATE INDEX conversation_items_by_id"
+            " ON conversation_items (conversation_pk, item_id)",
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -170,6 +195,54 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                     VALUES (v_pk, p_first_sequence_number, p_last_sequence_number, p_events);
                     appended := true;
                 END IF;
+            END
+            $fn$
+            """,
+        ),
+    ),
+    Migration(
+        "0002_conversations",
+        (
+            """
+            CREATE TABLE conversations (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                created_at bigint NOT NULL,
+                metadata json NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE conversation_items (
+                conversation_pk bigint NOT NULL REFERENCES conversations (pk) ON DELETE CASCADE,
+                position integer NOT NULL,
+                item_id text NOT NULL,
+                item json NOT NULL,
+                PRIMARY KEY (conversation_pk, position)
+            )
+            """,
+            "CREATE INDEX conversation_items_by_id"
+            " ON conversation_items (conversation_pk, item_id)",
+            # Locking the conversation row serializes appends to one conversation; the next
+            # statement's fresh snapshot (VOLATILE) then sees every item they committed, so the
+            # positions continue without collisions. Returns false for an unknown conversation.
+            """
+            CREATE FUNCTION responsa_append_conversation_items(
+                p_id text, p_item_ids text[], p_items json[]
+            ) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+            DECLARE
+                v_pk bigint;
+                v_last integer;
+            BEGIN
+                SELECT pk INTO v_pk FROM conversations WHERE id = p_id FOR NO KEY UPDATE;
+                IF v_pk IS NULL THEN
+                    RETURN false;
+                END IF;
+                SELECT max(position) INTO v_last FROM conversation_items
+                WHERE conversation_pk = v_pk;
+                INSERT INTO conversation_items (conversation_pk, position, item_id, item)
+                SELECT v_pk, COALESCE(v_last, -1) + t.n, t.item_id, t.item
+                FROM unnest(p_item_ids, p_items) WITH ORDINALITY AS t (item_id, item, n);
+                RETURN true;
             END
             $fn$
             """,

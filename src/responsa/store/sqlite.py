@@ -24,13 +24,17 @@ from responsa.store._rows import (
     MAX_CHAIN_DEPTH,
     OUTPUT,
     EventBatch,
+    ItemRows,
     Rows,
     context_from_rows,
     continues,
+    conversation_object,
     discontinuity,
+    dumps,
     events_from_batches,
     loads,
     to_batch,
+    to_item_rows,
     to_rows,
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
@@ -91,6 +95,17 @@ _LAST_SEQUENCE_NUMBER = """
 SELECT r.pk, (SELECT max(b.last_sequence_number) FROM event_batches AS b
               WHERE b.response_pk = r.pk)
 FROM responses AS r WHERE r.id = ?
+"""
+
+_CONVERSATION_ITEMS_ASC = """
+SELECT item FROM conversation_items
+WHERE conversation_pk = ? AND position > ?
+ORDER BY position LIMIT ?
+"""
+_CONVERSATION_ITEMS_DESC = """
+SELECT item FROM conversation_items
+WHERE conversation_pk = ? AND position < ?
+ORDER BY position DESC LIMIT ?
 """
 
 _INSERT_BATCH = """
@@ -199,9 +214,15 @@ class SQLiteStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def save_response(self, record: StoredResponse) -> None:
+    async def save_response(
+        self, record: StoredResponse, *, conversation_id: str | None = None
+    ) -> None:
         rows = to_rows(record)  # serialize now, on the caller's thread
-        await self._run(lambda conn: _save(conn, rows))
+        extend = (
+            None if conversation_id is None
+            else (conversation_id, to_item_rows(record.conversation_items))
+        )
+        await self._run(lambda conn: _save(conn, rows, extend))
 
     async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
         batch = to_batch(events)  # serialize now, on the caller's thread
@@ -242,6 +263,79 @@ class SQLiteStore:
         )
         return events_from_batches(rows, after) if rows else None
 
+    # -- conversations -----------------------------------------------------------------------
+
+    async def create_conversation(self, conversation: JSONDict, items: list[JSONDict]) -> None:
+        conversation_id = str(conversation["id"])
+        created_at = int(conversation["created_at"])
+        metadata = dumps(conversation.get("metadata") or {})
+        rows = to_item_rows(items)
+        await self._run(
+            lambda conn: _create_conversation(conn, conversation_id, created_at, metadata, rows)
+        )
+
+    async def get_conversation(self, conversation_id: str) -> JSONDict | None:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT created_at, metadata FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+        )
+        return None if row is None else conversation_object(conversation_id, row[0], row[1])
+
+    async def update_conversation(
+        self, conversation_id: str, metadata: JSONDict
+    ) -> JSONDict | None:
+        text = dumps(metadata)
+        row = await self._run(lambda conn: _write(
+            conn, "UPDATE conversations SET metadata = ? WHERE id = ? RETURNING created_at",
+            (text, conversation_id)))
+        return None if row is None else conversation_object(conversation_id, row[0], text)
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        # Items go with it by ON DELETE CASCADE.
+        row = await self._run(lambda conn: _write(
+            conn, "DELETE FROM conversations WHERE id = ? RETURNING pk", (conversation_id,)))
+        return row is not None
+
+    async def append_conversation_items(
+        self, conversation_id: str, items: list[JSONDict]
+    ) -> bool:
+        rows = to_item_rows(items)
+        return await self._run(lambda conn: _append_conversation(conn, conversation_id, rows))
+
+    async def get_conversation_items(self, conversation_id: str) -> list[JSONDict] | None:
+        texts = await self._run(
+            lambda conn: _conversation_page(conn, conversation_id, None, -1, "asc")
+        )
+        return None if texts is None else [loads(t) for t in texts]
+
+    async def list_conversation_items(
+        self, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        texts = await self._run(
+            lambda conn: _conversation_page(conn, conversation_id, after, limit + 1, order)
+        )
+        if texts is None:
+            return None
+        return ItemPage(data=[loads(t) for t in texts[:limit]], has_more=len(texts) > limit)
+
+    async def get_conversation_item(self, conversation_id: str, item_id: str) -> JSONDict | None:
+        row = await self._run(lambda conn: conn.execute(
+            "SELECT i.item FROM conversations AS c JOIN conversation_items AS i"
+            " ON i.conversation_pk = c.pk WHERE c.id = ? AND i.item_id = ?"
+            " ORDER BY i.position LIMIT 1", (conversation_id, item_id)).fetchone())
+        if row is None:
+            return None
+        item: JSONDict = loads(row[0])
+        return item
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        row = await self._run(lambda conn: _write(
+            conn, "DELETE FROM conversation_items WHERE item_id = ? AND conversation_pk ="
+            " (SELECT pk FROM conversations WHERE id = ?) RETURNING position",
+            (item_id, conversation_id)))
+        return row is not None
+
 
 # -- worker-thread functions (each gets the connection; none touches the event loop) ----------
 
@@ -259,7 +353,9 @@ def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
             time.sleep(0.01)
 
 
-def _save(conn: sqlite3.Connection, rows: Rows) -> None:
+def _save(
+    conn: sqlite3.Connection, rows: Rows, extend: tuple[str, ItemRows] | None
+) -> None:
     # IMMEDIATE: take the write lock up front (waiting on busy_timeout) rather than fail with
     # SQLITE_BUSY_SNAPSHOT when another process writes between our read and our write.
     conn.execute("BEGIN IMMEDIATE")
@@ -282,6 +378,8 @@ def _save(conn: sqlite3.Connection, rows: Rows) -> None:
         conn.execute("DELETE FROM event_batches WHERE response_pk = ?", (pk,))
         if rows.events is not None:
             _insert_batch(conn, pk, rows.events)
+        if extend is not None:
+            _insert_conversation_items(conn, *extend)
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
@@ -323,6 +421,102 @@ def _delete(conn: sqlite3.Connection, response_id: str) -> bool:
         rollback(conn)
         raise
     return deleted > 0
+
+
+def _write(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """One write statement in its own transaction; its first RETURNING row, or None."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return tuple(rows[0]) if rows else None
+
+
+def _create_conversation(
+    conn: sqlite3.Connection, conversation_id: str, created_at: int, metadata: str,
+    rows: ItemRows,
+) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO conversations (id, created_at, metadata) VALUES (?, ?, ?)",
+            (conversation_id, created_at, metadata),
+        )
+        _insert_conversation_items(conn, conversation_id, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def _append_conversation(conn: sqlite3.Connection, conversation_id: str, rows: ItemRows) -> bool:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        known = _insert_conversation_items(conn, conversation_id, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return known
+
+
+def _insert_conversation_items(
+    conn: sqlite3.Connection, conversation_id: str, rows: ItemRows
+) -> bool:
+    """Append after the last item, inside the caller's write transaction; False (adding
+    nothing) if the conversation is not stored."""
+    found = conn.execute(
+        "SELECT c.pk, (SELECT max(i.position) FROM conversation_items AS i"
+        " WHERE i.conversation_pk = c.pk) FROM conversations AS c WHERE c.id = ?",
+        (conversation_id,),
+    ).fetchone()
+    if found is None:
+        return False
+    pk, last = found
+    start = -1 if last is None else int(last)
+    conn.executemany(
+        "INSERT INTO conversation_items (conversation_pk, position, item_id, item)"
+        " VALUES (?, ?, ?, ?)",
+        [
+            (pk, start + offset, item_id, item)
+            for offset, (item_id, item) in enumerate(zip(rows.ids, rows.items, strict=True), 1)
+        ],
+    )
+    return True
+
+
+def _conversation_page(
+    conn: sqlite3.Connection, conversation_id: str, after: str | None, limit: int, order: Order
+) -> list[str] | None:
+    """Like `_page`, over a conversation's items; a negative `limit` means no limit."""
+    conn.execute("BEGIN")
+    try:
+        found = conn.execute(
+            "SELECT pk FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if found is None:
+            return None
+        pk = int(found[0])
+        if after is None:
+            cursor = -1 if order == "asc" else 2**62
+        else:
+            row = conn.execute(
+                "SELECT min(position) FROM conversation_items"
+                " WHERE conversation_pk = ? AND item_id = ?",
+                (pk, after),
+            ).fetchone()
+            if row[0] is None:  # an unknown cursor: nothing comes after it
+                return []
+            cursor = int(row[0])
+        sql = _CONVERSATION_ITEMS_ASC if order == "asc" else _CONVERSATION_ITEMS_DESC
+        return [r[0] for r in conn.execute(sql, (pk, cursor, limit))]
+    finally:
+        conn.execute("COMMIT")
 
 
 def _fetch_response(conn: sqlite3.Connection, response_id: str) -> str | None:

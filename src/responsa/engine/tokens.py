@@ -1,0 +1,42 @@
+"""Counting a request's input tokens without running it (`POST /v1/responses/input_tokens`).
+
+The count is over the same effective context a create would build — the stored chain behind
+`previous_response_id`, `instructions`, the new input and the tools — handed to the provider as
+the same `ModelRequest`, so the provider counts exactly what it would send. The provider decides
+how to count (exact with llama.cpp's tokenizer, else an estimate: `providers/token_estimate.py`).
+With no `model` there is no provider to ask: the estimate is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responsa.engine.context import build_context
+from responsa.engine.run import _model_request, _reject_unsupported
+from responsa.errors import InvalidRequestError, UpstreamStatusError
+from responsa.providers.base import Capabilities
+from responsa.providers.chat_translation import build_chat_body
+from responsa.providers.registry import ProviderRegistry
+from responsa.providers.token_estimate import estimate_chat_tokens
+from responsa.store.base import Store
+
+JSONDict = dict[str, Any]
+
+
+async def count_input_tokens(store: Store, providers: ProviderRegistry, body: JSONDict) -> int:
+    """Input tokens for a validated `InputTokensRequest` body. Raises `ResponsaError` for what a
+    create would refuse (unknown model or previous response, unsupported parameters or tools,
+    unpaired tool calls) and `UpstreamError` when the upstream cannot count."""
+    _reject_unsupported(body)
+    model = body.get("model")
+    if not model:
+        request = _model_request(body, "", await build_context(store, body))
+        return estimate_chat_tokens(build_chat_body(request, Capabilities()))
+    provider, upstream_model = providers.resolve(model)  # before the store, as a create does
+    context = await build_context(store, body)
+    try:
+        return await provider.count_input_tokens(_model_request(body, upstream_model, context))
+    except UpstreamStatusError as exc:
+        if exc.is_client_error:  # the upstream refused the input itself, as a create reports it
+            raise InvalidRequestError(exc.message, code="upstream_rejected_request") from exc
+        raise
