@@ -1,13 +1,13 @@
 """CPU per `save_response` of a streamed 200-token response, on SQLite and PostgreSQL.
 
-    .venv/bin/python -m tests.store.bench_save [--saves 2000] [--rounds 5] [--stores sqlite]
+    .venv/bin/python -m benchmarks.store_save [--saves 2000] [--rounds 5] [--stores sqlite]
 
 The record is what the engine stores at the end of a stream: 1 response, 2 input items and
 205 events (4 opening events, 197 text deltas, 4 closing events; the lifecycle ones carry the
 ~1 KB Response). Each save is a new response, as in production.
 
 To measure another version of the store (e.g. the last commit's), put its `src` first:
-`git archive HEAD src | tar -x -C /tmp/old && PYTHONPATH=/tmp/old/src:. .venv/bin/python -m ...`.
+`git archive HEAD src | tar -x -C /tmp/old && PYTHONPATH=/tmp/old/src:. .venv/bin/python -m benchmarks.store_save`.
 
 Reported per save, median over rounds: `cpu` is this process's CPU (all threads: the caller's
 serialization plus, for SQLite, the worker thread's database work) — responsa's own CPU, the
