@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.postgres import start_postgres
+
 from responsa.engine.snapshot import initial_response
 from responsa.store.base import JSONDict, Store, StoredResponse
 from responsa.store.postgres import PostgresStore
 from responsa.store.sqlite import SQLiteStore
-from tests.support.postgres import start_postgres
 
 DELTAS = 197
 WORD = " word"

@@ -1,4 +1,5 @@
-"""`responsa serve …`: parse arguments, load settings, hand over to uvicorn."""
+"""`responsa serve …`: parse arguments, load settings, hand over to uvicorn.
+`responsa prompts …` manages prompt templates (see prompts_cli)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from responsa import prompts_cli
 from responsa.config import ConfigError, Settings, load_settings
 
 
@@ -23,11 +25,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="an OpenAI-compatible chat-completions upstream (repeatable)")
     serve.add_argument("--log-level", default="info",
                        choices=["critical", "error", "warning", "info", "debug"])
+    prompts_cli.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "prompts":
+        return prompts_cli.run(args)
     try:
         settings = load_settings(args.config, host=args.host, port=args.port,
                                  database=args.database, providers=args.provider)

@@ -21,7 +21,7 @@
     alias = "qwen"
 
 Environment: RESPONSA_CONFIG, RESPONSA_HOST, RESPONSA_PORT, RESPONSA_DATABASE,
-RESPONSA_API_KEYS (comma-separated), RESPONSA_PROVIDERS (`name=url,name=url`).
+RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`name=url,name=url`).
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class Settings:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     embedded_engine: bool = True  # add `local/smollm2` unless a `local` provider is configured
     heartbeat_seconds: float = 15.0
+    # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
+    secret_key: str | None = None
 
 
 def load_settings(
@@ -109,7 +111,7 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    for key in ("host", "database", "default_provider"):
+    for key in ("host", "database", "default_provider", "secret_key"):
         if key in data:
             setattr(settings, key, str(data[key]))
     if "port" in data:
@@ -162,6 +164,8 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> None:
         settings.port = int(environ["RESPONSA_PORT"])
     if "RESPONSA_DATABASE" in environ:
         settings.database = environ["RESPONSA_DATABASE"]
+    if environ.get("RESPONSA_SECRET_KEY"):
+        settings.secret_key = environ["RESPONSA_SECRET_KEY"]
     if environ.get("RESPONSA_API_KEYS"):
         keys = environ["RESPONSA_API_KEYS"].split(",")
         settings.api_keys = [key.strip() for key in keys if key.strip()]

@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, responses
+from responsa.api import conversations, models, prompts, responses
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
 from responsa.config import Settings
+from responsa.engine.compaction_items import Sealer
 from responsa.engine.run import Engine
+from responsa.engine.secret import load_secret
 from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
@@ -43,7 +45,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         store = create_store(settings.database)
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
-        engine = Engine(store, providers)
+        engine = Engine(store, providers,
+                        Sealer(await load_secret(settings.database, settings.secret_key)))
         app.state.settings = settings
         app.state.engine = engine
         try:
@@ -55,7 +58,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes],
+                *conversations.routes, *models.routes, *prompts.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

@@ -1,4 +1,5 @@
-"""/v1/responses: create, retrieve (and replay), delete, cancel, input items, input tokens."""
+"""/v1/responses: create, retrieve (and replay), delete, cancel, input items, input tokens,
+compact."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from starlette.routing import Route
 from responsa.api.json import json_response
 from responsa.api.query import bool_param, include_param, int_param, order_param
 from responsa.api.sse import EventStreamResponse
+from responsa.engine.compaction import compact
 from responsa.engine.run import Engine
 from responsa.engine.snapshot import render_input_item, render_response
 from responsa.engine.tokens import count_input_tokens
 from responsa.errors import InvalidRequestError, NotFoundError
+from responsa.protocol.compact import parse_compact_request
 from responsa.protocol.input_tokens import parse_input_tokens_request
 from responsa.protocol.request import parse_create_request
 
@@ -104,14 +107,21 @@ async def list_input_items(request: Request) -> Response:
 async def input_tokens(request: Request) -> Response:
     body = parse_input_tokens_request(await request.body()).canonical_body()
     engine = _engine(request)
-    count = await count_input_tokens(engine.store, engine.providers, body)
+    count = await count_input_tokens(engine.store, engine.providers, body, engine.sealer)
     return json_response({"object": "response.input_tokens", "input_tokens": count})
+
+
+async def compact_response(request: Request) -> Response:
+    body = parse_compact_request(await request.body()).canonical_body()
+    engine = _engine(request)
+    return json_response(await compact(engine.store, engine.providers, engine.sealer, body))
 
 
 routes = [
     Route("/v1/responses", create_response, methods=["POST"]),
     # Before the `{response_id}` routes, so the literal path never reads as an id.
     Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
+    Route("/v1/responses/compact", compact_response, methods=["POST"]),
     Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),

@@ -101,6 +101,16 @@ class ResponseBuilder:
             return []
         raise TypeError(f"unknown delta {delta!r}")
 
+    def add_item(self, item: JSONDict) -> list[Event]:
+        """A finished item from outside the model's stream (a `compaction` item), added and
+        done at once, before the model's own items."""
+        events = self._close_item("completed")
+        events.append(self._open_item(item))
+        self._open = None
+        events.append(self._event("response.output_item.done",
+                                  output_index=len(self.response["output"]) - 1, item=item))
+        return events
+
     def finish(self) -> list[Event]:
         """Close the open item and emit `response.completed` or `response.incomplete`."""
         reason = _INCOMPLETE_REASONS.get(self._finish or "stop")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from responsa.engine.compaction_items import Sealer, expand_compactions
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.store.base import Store
@@ -21,6 +22,7 @@ _ID_PREFIXES = {
     "function_call": "fc",
     "function_call_output": "fco",
     "reasoning": "rs",
+    "compaction": "cmp",
 }
 # Items whose list form (ResponseItem) always carries a status.
 _STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output"})
@@ -31,9 +33,11 @@ class ConversationContext:
     input_items: list[JSONDict]  # this request's own input, as stored
     model_input: list[JSONDict]  # everything the model sees, oldest first
     conversation_id: str | None = None  # the conversation a finished response extends
+    history_length: int = 0  # how many of `model_input`'s items came before this request
 
 
-async def build_context(store: Store, body: JSONDict) -> ConversationContext:
+async def build_context(store: Store, body: JSONDict,
+                        sealer: Sealer | None = None) -> ConversationContext:
     input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
@@ -52,8 +56,11 @@ async def build_context(store: Store, body: JSONDict) -> ConversationContext:
         history = items
     model_input = history + input_items if history else input_items
     check_tool_call_pairs(model_input, first_new=len(history))
+    if sealer is not None:  # compaction items become their summaries (engine/compaction.py)
+        model_input = expand_compactions(model_input, sealer, first_new=len(history))
     return ConversationContext(input_items=input_items, model_input=model_input,
-                               conversation_id=conversation_id)
+                               conversation_id=conversation_id,
+                               history_length=max(0, len(model_input) - len(input_items)))
 
 
 def conversation_id_of(body: JSONDict) -> str | None:

@@ -13,9 +13,15 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 from responsa.engine.builder import Event, ResponseBuilder
+from responsa.engine.compaction import auto_compact, compact_threshold
+from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
+from responsa.engine.prompts import apply_prompt
 from responsa.engine.snapshot import LOGPROBS, initial_response
+from responsa.engine.truncation import fit_context_window
 from responsa.errors import InvalidRequestError, ResponsaError, UpstreamError, UpstreamStatusError
 from responsa.providers.base import ModelRequest, Provider
 from responsa.providers.deltas import Delta
@@ -27,9 +33,12 @@ logger = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, store: Store, providers: ProviderRegistry) -> None:
+    def __init__(self, store: Store, providers: ProviderRegistry,
+                 sealer: Sealer | None = None) -> None:
         self.store = store
         self.providers = providers
+        # Seals and opens compaction items; a per-process key unless the app supplies one.
+        self.sealer = sealer or Sealer(Fernet.generate_key())
         # Saves that must finish even when the request that started them is cancelled.
         self._pending_saves: set[asyncio.Task[None]] = set()
 
@@ -41,13 +50,22 @@ class Engine:
         run that ends in `response.failed`.
         """
         _reject_unsupported(body)
+        body = await apply_prompt(self.store, body)
         provider, upstream_model = self.providers.resolve(body["model"])
-        context = await build_context(self.store, body)
+        threshold = compact_threshold(body)
+        context = await build_context(self.store, body, self.sealer)
         request = _model_request(body, upstream_model, context)
+        compaction = None
+        if threshold is not None:  # engine/compaction.py: summarize the older part first
+            compaction = await auto_compact(provider, request, self.sealer, threshold=threshold,
+                                            first_new=context.history_length)
+        request = await fit_context_window(provider, request, body.get("truncation"))
         response = initial_response(body, model=body["model"])
         include = frozenset(body.get("include") or ())
         run = ResponseRun(self, provider, request, response, context,
                           include_logprobs=LOGPROBS in include)
+        if compaction is not None:
+            run.first_items.append(compaction)
         await run.open_upstream()
         return run
 
@@ -93,6 +111,7 @@ class ResponseRun:
         self._deltas: AsyncIterator[Delta] | None = None
         self._open_error: UpstreamError | None = None
         self._events: list[Event] = []
+        self.first_items: list[JSONDict] = []  # finished items that open the output
 
     @property
     def response(self) -> JSONDict:
@@ -119,6 +138,10 @@ class ResponseRun:
             for event in builder.start():
                 log.append(event)
                 yield event
+            for item in self.first_items:
+                for event in builder.add_item(item):
+                    log.append(event)
+                    yield event
             try:
                 if self._open_error is not None:
                     raise self._open_error
@@ -165,8 +188,6 @@ _NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_sear
                                 "web_search_preview_2025_03_11"})
 _UNSUPPORTED_PARAMETERS = {
     "background": "Background responses are not supported yet.",
-    "prompt": "Prompt templates are not supported yet.",
-    "context_management": "Context management is not supported yet.",
 }
 
 

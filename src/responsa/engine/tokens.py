@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import build_context
 from responsa.engine.run import _model_request, _reject_unsupported
 from responsa.errors import InvalidRequestError, UpstreamStatusError
@@ -23,17 +24,18 @@ from responsa.store.base import Store
 JSONDict = dict[str, Any]
 
 
-async def count_input_tokens(store: Store, providers: ProviderRegistry, body: JSONDict) -> int:
+async def count_input_tokens(store: Store, providers: ProviderRegistry, body: JSONDict,
+                             sealer: Sealer | None = None) -> int:
     """Input tokens for a validated `InputTokensRequest` body. Raises `ResponsaError` for what a
     create would refuse (unknown model or previous response, unsupported parameters or tools,
     unpaired tool calls) and `UpstreamError` when the upstream cannot count."""
     _reject_unsupported(body)
     model = body.get("model")
     if not model:
-        request = _model_request(body, "", await build_context(store, body))
+        request = _model_request(body, "", await build_context(store, body, sealer))
         return estimate_chat_tokens(build_chat_body(request, Capabilities()))
     provider, upstream_model = providers.resolve(model)  # before the store, as a create does
-    context = await build_context(store, body)
+    context = await build_context(store, body, sealer)
     try:
         return await provider.count_input_tokens(_model_request(body, upstream_model, context))
     except UpstreamStatusError as exc:

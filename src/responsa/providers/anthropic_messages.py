@@ -152,6 +152,9 @@ class AnthropicMessagesProvider:
             raise UpstreamProtocolError(self.name, "unparseable token count")
         return count
 
+    async def context_window_of(self, model: str) -> int | None:
+        return self.context_window  # configured; Messages does not report it
+
     async def list_models(self) -> list[ModelInfo]:
         with self._transport_errors():
             async with self.session.get(f"{self._base_url}/models",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from responsa.providers.deltas import Delta
 
@@ -80,3 +80,12 @@ class Provider(Protocol):
     async def list_models(self) -> list[ModelInfo]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class KnowsContextWindow(Protocol):
+    """A provider that can say how many tokens `model` reads at most (input and output
+    together): configured (`ProviderConfig.context_window`) or asked of the upstream. A provider
+    without this method, or answering None, gets no context-window check before sending."""
+
+    async def context_window_of(self, model: str) -> int | None: ...

@@ -63,6 +63,9 @@ class LlamaCppProvider:
         chat = await self._started()
         return await chat.count_input_tokens(request)
 
+    async def context_window_of(self, model: str) -> int | None:
+        return self.context_window  # the `--n-ctx` the engine is started with
+
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(id=self.alias, context_window=self.context_window)]
 

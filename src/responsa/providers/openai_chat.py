@@ -6,6 +6,10 @@ send (`POST /apply-template`), and its own tokenizer counts the prompt (`POST /t
 at the server root. Any other engine gets `providers.token_estimate`'s documented estimate
 (about four characters per token plus a per-message overhead), with no upstream call.
 
+The context window (`context_window_of`) is the configured `context_window`; with llama.cpp it
+is also asked of the engine once (`GET /props` at the server root reports the `n_ctx` a request
+may use), and the smaller of the two is the window.
+
 aiohttp rather than httpx: on this path it costs about a fifth of the CPU per request and per
 streamed chunk (benchmarks/http_clients.py), and the upstream call is most of our own overhead.
 """
@@ -55,6 +59,8 @@ class ChatCompletionsProvider:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=config.connect_timeout,
                                               sock_read=config.timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._engine_window: int | None = None  # llama.cpp's n_ctx, once asked
+        self._engine_window_known = not config.capabilities.tokenize_endpoint
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -157,6 +163,28 @@ class ChatCompletionsProvider:
         if not isinstance(answer, dict):
             raise UpstreamProtocolError(self.name, f"unexpected answer from {path}")
         return answer
+
+    async def context_window_of(self, model: str) -> int | None:
+        if not self._engine_window_known:
+            self._engine_window = await self._ask_engine_window()
+            self._engine_window_known = True
+        known = [size for size in (self.context_window, self._engine_window) if size]
+        return min(known) if known else None
+
+    async def _ask_engine_window(self) -> int | None:
+        """llama.cpp's `n_ctx` per request (`GET /props`); None when the engine does not say.
+        A transport failure raises (and is asked again next time): the create fails anyway."""
+        root = self._base_url.removesuffix("/v1")
+        with self._transport_errors():
+            async with self.session.get(f"{root}/props") as reply:
+                raw = await reply.read()
+        if reply.status >= 400:
+            return None
+        try:
+            n_ctx = orjson.loads(raw)["default_generation_settings"]["n_ctx"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     async def list_models(self) -> list[ModelInfo]:
         with self._transport_errors():

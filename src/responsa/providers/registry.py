@@ -14,11 +14,13 @@ from responsa.providers.anthropic_messages import AnthropicMessagesProvider
 from responsa.providers.base import ModelInfo, Provider
 from responsa.providers.llamacpp import LlamaCppProvider
 from responsa.providers.openai_chat import ChatCompletionsProvider
+from responsa.providers.openai_responses import ResponsesProvider
 
 ADAPTERS: dict[str, Callable[[ProviderConfig], Provider]] = {
     "openai-chat": ChatCompletionsProvider,
     "llama.cpp": LlamaCppProvider,
     "anthropic-messages": AnthropicMessagesProvider,
+    "openai-responses": ResponsesProvider,
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from responsa.store.prompts import PromptStore
+
 JSONDict = dict[str, Any]
 Order = Literal["asc", "desc"]
 
@@ -47,7 +49,9 @@ class ItemPage:
     has_more: bool
 
 
-class Store(Protocol):
+class Store(PromptStore, Protocol):
+    # Prompt templates: see store/prompts.py.
+
     async def open(self) -> None:
         """Connect and apply pending migrations."""
 

@@ -92,6 +92,28 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             " ON conversation_items (conversation_pk, item_id)",
         ),
     ),
+    Migration(
+        "0003_prompts",
+        (
+            """
+            CREATE TABLE prompts (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                latest_version INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE prompt_versions (
+                prompt_pk INTEGER NOT NULL REFERENCES prompts (pk) ON DELETE CASCADE,
+                version INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                template TEXT NOT NULL,
+                PRIMARY KEY (prompt_pk, version)
+            )
+            """,
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -245,6 +267,28 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 RETURN true;
             END
             $fn$
+            """,
+        ),
+    ),
+    Migration(
+        "0003_prompts",
+        (
+            """
+            CREATE TABLE prompts (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                created_at bigint NOT NULL,
+                latest_version integer NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE prompt_versions (
+                prompt_pk bigint NOT NULL REFERENCES prompts (pk) ON DELETE CASCADE,
+                version integer NOT NULL,
+                created_at bigint NOT NULL,
+                template json NOT NULL,
+                PRIMARY KEY (prompt_pk, version)
+            )
             """,
         ),
     ),

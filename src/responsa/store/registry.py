@@ -19,7 +19,7 @@ def create_store(url: str) -> Store:
     if url.startswith(_SQLITE):
         from responsa.store.sqlite import SQLiteStore
 
-        return SQLiteStore(_sqlite_path(url))
+        return SQLiteStore(sqlite_path(url))
     if url.startswith(_POSTGRES):
         # Imported here so the SQLite default never loads the PostgreSQL driver.
         from responsa.store.postgres import PostgresStore
@@ -32,7 +32,7 @@ def create_store(url: str) -> Store:
     )
 
 
-def _sqlite_path(url: str) -> str:
+def sqlite_path(url: str) -> str:
     rest = url[len(_SQLITE) :]
     if rest in (":memory:", "/:memory:"):
         return ":memory:"

@@ -1,0 +1,268 @@
+"""Responses ⇄ a native Responses upstream, without I/O: request bodies out, deltas in.
+
+responsa stays the source of truth for state: it resolves `previous_response_id` and
+conversations itself, so every upstream call is stateless — the full effective input goes up
+with `store: false`, and nothing the upstream keeps is ever referred to again.
+
+Request mapping (documented in the README):
+
+- `model`, `input`, `instructions`, `tools`, `tool_choice`, `parallel_tool_calls`,
+  `temperature`, `top_p`, `presence_penalty`, `frequency_penalty`, `max_output_tokens`,
+  `text.format`, `reasoning`, `top_logprobs` and `user` go up as they are (they are Responses
+  already); logprobs add `include: ["message.output_text.logprobs"]`; `store` is always false.
+- Input items go up without their `id`: the ids are responsa's own (`msg_`, `fc_` …) and an
+  upstream that stores nothing could not resolve its own ones anyway. Every other field of an
+  item is kept, item types this module does not know included (the upstream validates them).
+- `reasoning` items are left out: without `encrypted_content` (which responsa does not keep
+  yet) an upstream cannot use reasoning it did not produce in the same call, and OpenAI
+  refuses reasoning items it cannot resolve when `store` is false.
+- Unknown request fields cannot be forwarded yet: `ModelRequest` carries only the fields
+  above, and the engine builds it.
+
+Stream mapping: `response.output_text.delta` (with its logprobs) → text;
+`response.refusal.delta` → refusal; `response.reasoning_text.delta`, `response.reasoning.delta`
+and `response.reasoning_summary_text.delta` → reasoning text (the summary/raw distinction is
+lost: the delta vocabulary has reasoning text only); a `function_call` item → a tool call, its
+`response.function_call_arguments.delta` → arguments (or the arguments of its
+`output_item.done` when none were streamed). `response.completed` / `response.incomplete` end
+the stream: `max_output_tokens` → length, `content_filter` → content_filter, any function call
+→ tool_calls, else stop; their `usage` (with cached and reasoning details) → usage.
+`response.failed` and `error` become protocol errors naming the provider. Other events
+(lifecycle, `*.done`, `content_part.*`, annotations, events added later) carry nothing new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from responsa.errors import UpstreamProtocolError
+from responsa.providers.base import ModelRequest
+from responsa.providers.deltas import (
+    Delta,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+JSONDict = dict[str, Any]
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+_INCOMPLETE_REASONS: dict[str, FinishReason] = {
+    "max_output_tokens": "length",
+    "content_filter": "content_filter",
+}
+_REASONING_DELTAS = frozenset({"response.reasoning_text.delta", "response.reasoning.delta",
+                               "response.reasoning_summary_text.delta"})
+_TERMINAL = frozenset({"response.completed", "response.incomplete"})
+
+
+def build_responses_body(request: ModelRequest) -> JSONDict:
+    body: JSONDict = {"model": request.model, "input": upstream_input(request.input),
+                      "store": False, "stream": request.stream}
+    if request.instructions is not None:
+        body["instructions"] = request.instructions
+    if request.tools:
+        body["tools"] = request.tools
+        body["tool_choice"] = request.tool_choice
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    optional = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+        "max_output_tokens": request.max_output_tokens,
+        "reasoning": request.reasoning,
+        "user": request.user,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if request.text_format is not None:
+        body["text"] = {"format": request.text_format}
+    if request.logprobs:
+        body["include"] = [LOGPROBS_INCLUDE]
+        if request.top_logprobs is not None:
+            body["top_logprobs"] = request.top_logprobs
+    return body
+
+
+def upstream_input(items: list[JSONDict]) -> list[JSONDict]:
+    """The items as a stateless upstream can take them: no ids, no reasoning (see above)."""
+    return [{key: value for key, value in item.items() if key != "id"}
+            for item in items if item.get("type") != "reasoning"]
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def decode_response(provider: str, raw: bytes) -> list[Delta]:
+    """A whole (non-streamed) Response object as the deltas a stream would have carried."""
+    try:
+        response = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(provider, "unparseable response") from exc
+    if not isinstance(response, dict) or not isinstance(response.get("output"), list):
+        raise UpstreamProtocolError(provider, "unparseable response")
+    try:
+        return _decode_response(provider, response)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UpstreamProtocolError(provider, "malformed response output") from exc
+
+
+def _decode_response(provider: str, response: JSONDict) -> list[Delta]:
+    _raise_if_failed(provider, response)
+    deltas: list[Delta] = []
+    tool_index = 0
+    for item in response["output"]:
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or ():
+                if part["type"] == "output_text" and (part.get("text") or part.get("logprobs")):
+                    deltas.append(TextDelta(part["text"], _logprobs(part.get("logprobs"))))
+                elif part["type"] == "refusal" and part.get("refusal"):
+                    deltas.append(RefusalDelta(part["refusal"]))
+        elif kind == "reasoning":
+            parts = item.get("content") or item.get("summary") or ()
+            text = "".join(part.get("text") or "" for part in parts)
+            if text:
+                deltas.append(ReasoningDelta(text))
+        elif kind == "function_call":
+            deltas.append(ToolCallDelta(index=tool_index, name=item["name"],
+                                        call_id=item["call_id"],
+                                        arguments=item.get("arguments") or ""))
+            tool_index += 1
+    return [*deltas, *_ending(provider, response, tool_calls=tool_index > 0)]
+
+
+def _raise_if_failed(provider: str, response: JSONDict) -> None:
+    if response.get("status") == "failed":
+        error = response.get("error") or {}
+        raise UpstreamProtocolError(provider, f"the response failed: {_error_text(error)}")
+
+
+def _ending(provider: str, response: JSONDict, *, tool_calls: bool) -> list[Delta]:
+    status = response.get("status")
+    if status == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        finish: FinishReason = _INCOMPLETE_REASONS.get(reason or "", "length")
+    elif status in ("completed", None):
+        finish = "tool_calls" if tool_calls else "stop"
+    else:
+        raise UpstreamProtocolError(provider, f"the response ended with status '{status}'")
+    deltas: list[Delta] = [Finish(finish)]
+    if isinstance(response.get("usage"), dict):
+        deltas.append(_usage(response["usage"]))
+    return deltas
+
+
+class EventDecoder:
+    """Turns Responses stream events (one `data:` payload each) into deltas."""
+
+    __slots__ = ("_args_seen", "_count", "_tools", "finished", "provider")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.finished = False
+        # upstream item id and output_index → the call's ordinal among this response's calls
+        self._tools: dict[str | int, int] = {}
+        self._count = 0
+        self._args_seen: set[int] = set()
+
+    def decode(self, data: bytes) -> list[Delta]:
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(self.provider, "unparseable stream event") from exc
+        if not isinstance(event, dict):
+            raise UpstreamProtocolError(self.provider, "stream event is not an object")
+        try:
+            return self._decode(event)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamProtocolError(
+                self.provider, f"malformed '{event.get('type')}' event") from exc
+
+    def _decode(self, event: JSONDict) -> list[Delta]:
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            logprobs = _logprobs(event.get("logprobs"))
+            return [TextDelta(event["delta"], logprobs)] if event["delta"] or logprobs else []
+        if kind == "response.refusal.delta":
+            return [RefusalDelta(event["delta"])] if event["delta"] else []
+        if kind in _REASONING_DELTAS:
+            return [ReasoningDelta(event["delta"])] if event["delta"] else []
+        if kind == "response.function_call_arguments.delta":
+            ordinal = self._tool(event.get("item_id"), event.get("output_index"))
+            if not event["delta"]:
+                return []
+            self._args_seen.add(ordinal)
+            return [ToolCallDelta(index=ordinal, arguments=event["delta"])]
+        if kind == "response.output_item.added":
+            item = event["item"]
+            if item["type"] != "function_call":
+                return []
+            ordinal = self._count
+            self._count += 1
+            # Some engines (llama.cpp) leave out output_index: item ids tell calls apart too.
+            for key in (item.get("id"), event.get("output_index")):
+                if key is not None:
+                    self._tools[key] = ordinal
+            return [ToolCallDelta(index=ordinal, name=item["name"], call_id=item["call_id"])]
+        if kind == "response.output_item.done":
+            item = event["item"]
+            if item["type"] != "function_call":
+                return []
+            ordinal = self._tool(item.get("id"), event.get("output_index"))
+            if ordinal in self._args_seen:
+                return []
+            # No argument was streamed: the finished item's arguments are the whole of them.
+            self._args_seen.add(ordinal)
+            arguments = item.get("arguments") or ""
+            return [ToolCallDelta(index=ordinal, arguments=arguments)] if arguments else []
+        if kind in _TERMINAL:
+            self.finished = True
+            return _ending(self.provider, event["response"], tool_calls=self._count > 0)
+        if kind == "response.failed":
+            error = (event.get("response") or {}).get("error") or {}
+            raise UpstreamProtocolError(self.provider,
+                                        f"the response failed: {_error_text(error)}")
+        if kind == "error":
+            raise UpstreamProtocolError(self.provider,
+                                        f"error in stream: {_error_text(event)}")
+        return []  # lifecycle, *.done, content parts, annotations, and later event types
+
+    def _tool(self, item_id: str | None, output_index: int | None) -> int:
+        for key in (item_id, output_index):
+            if key is not None and key in self._tools:
+                return self._tools[key]
+        raise KeyError(item_id or output_index)
+
+
+def _error_text(error: JSONDict) -> str:
+    code = error.get("code")
+    message = error.get("message") or "no details"
+    return f"{code}: {message}" if code else str(message)
+
+
+def _logprobs(entries: Any) -> list[JSONDict]:
+    """Responses logprobs in the OpenAI shape the deltas carry (`bytes` filled in if absent)."""
+    if not entries:
+        return []
+    return [{"token": entry["token"], "logprob": entry["logprob"],
+             "bytes": entry.get("bytes") or list(entry["token"].encode()),
+             "top_logprobs": [{"token": top["token"], "logprob": top["logprob"],
+                               "bytes": top.get("bytes") or list(top["token"].encode())}
+                              for top in entry.get("top_logprobs") or ()]}
+            for entry in entries]
+
+
+def _usage(usage: JSONDict) -> Usage:
+    input_details = usage.get("input_tokens_details") or {}
+    output_details = usage.get("output_tokens_details") or {}
+    return Usage(input_tokens=int(usage.get("input_tokens") or 0),
+                 output_tokens=int(usage.get("output_tokens") or 0),
+                 cached_tokens=int(input_details.get("cached_tokens") or 0),
+                 reasoning_tokens=int(output_details.get("reasoning_tokens") or 0))
