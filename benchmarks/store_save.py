@@ -7,7 +7,8 @@ The record is what the engine stores at the end of a stream: 1 response, 2 input
 ~1 KB Response). Each save is a new response, as in production.
 
 To measure another version of the store (e.g. the last commit's), put its `src` first:
-`git archive HEAD src | tar -x -C /tmp/old && PYTHONPATH=/tmp/old/src:. .venv/bin/python -m benchmarks.store_save`.
+`git archive HEAD src | tar -x -C /tmp/old`, then
+`PYTHONPATH=/tmp/old/src:. .venv/bin/python -m benchmarks.store_save`.
 
 Reported per save, median over rounds: `cpu` is this process's CPU (all threads: the caller's
 serialization plus, for SQLite, the worker thread's database work) — responsa's own CPU, the
