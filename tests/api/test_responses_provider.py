@@ -62,7 +62,7 @@ kind = "openai-responses"
 base_url = "{upstream.base_url}"
 api_key = "sk-test"
 timeout = 5
-capabilities = {{ tokenize_endpoint = true }}
+capabilities = {{ input_tokens_endpoint = true }}
 
 [providers.llamaresp]
 kind = "openai-responses"
@@ -114,6 +114,20 @@ def test_streamed_text_and_the_request_on_the_wire(client: OpenAI,
                    "content": [{"type": "input_text", "text": "Answer in English."}]},
                   {"type": "message", "role": "user", "status": "completed",
                    "content": [{"type": "input_text", "text": "hi"}]}]}
+
+
+def test_fields_responsa_does_not_act_on_are_forwarded(client: OpenAI,
+                                                       upstream: ScriptedResponses) -> None:
+    model = upstream.play(text_script("ok"))
+    client.responses.create(
+        model=model, input="hi", service_tier="flex", prompt_cache_key="pc-1",
+        safety_identifier="user-7", text={"format": {"type": "text"}, "verbosity": "low"},
+        extra_body={"client_metadata": {"session": "s1"}})
+    sent = upstream.last_request(model)
+    assert (sent["service_tier"], sent["prompt_cache_key"], sent["safety_identifier"]) == (
+        "flex", "pc-1", "user-7")
+    assert sent["text"] == {"format": {"type": "text"}, "verbosity": "low"}
+    assert sent["client_metadata"] == {"session": "s1"}
 
 
 def test_non_streamed_text_with_usage(client: OpenAI, upstream: ScriptedResponses) -> None:

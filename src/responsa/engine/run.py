@@ -203,6 +203,12 @@ def _reject_unsupported(body: JSONDict) -> None:
                                       param=f"tools[{index}].type", code="unsupported_value")
 
 
+# Accepted, echoed, and meaningful only to an upstream that speaks Responses itself.
+_PASSTHROUGH = ("text", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+                "prompt_cache_options", "safety_identifier", "moderation", "image",
+                "client_metadata")
+
+
 def _model_request(
     body: JSONDict, upstream_model: str, context: ConversationContext
 ) -> ModelRequest:
@@ -227,4 +233,5 @@ def _model_request(
         text_format=text.get("format"),
         reasoning=body.get("reasoning"),
         user=body.get("user"),
+        passthrough={key: body[key] for key in _PASSTHROUGH if body.get(key) is not None},
     )

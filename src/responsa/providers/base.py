@@ -25,6 +25,8 @@ class Capabilities:
     reasoning: bool = False
     # llama.cpp's `/apply-template` + `/tokenize` at the server root: exact input-token counts.
     tokenize_endpoint: bool = False
+    # A native Responses upstream's `POST /responses/input_tokens` (OpenAI has it).
+    input_tokens_endpoint: bool = False
 
 
 @dataclass(slots=True)
@@ -54,6 +56,9 @@ class ModelRequest:
     text_format: JSONDict | None = None
     reasoning: JSONDict | None = None
     user: str | None = None
+    # Request fields responsa accepts without acting on them itself (cache keys, service tier,
+    # verbosity …): dialects that have them (native Responses upstreams) forward them as sent.
+    passthrough: JSONDict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ any Open Responses provider, the `/v1/responses` of vLLM or llama.cpp.
 the chains). The mapping itself lives in `responses_translation.py`.
 
 Input-token counts are exact from the upstream's `POST {base_url}/responses/input_tokens`
-(OpenAI has it) when `capabilities.tokenize_endpoint` is set for the provider; otherwise
+(OpenAI has it) when `capabilities.input_tokens_endpoint` is set for the provider; otherwise
 `providers.token_estimate`'s documented estimate, with no upstream call.
 
 aiohttp, as in `openai_chat.py`, for the same CPU reasons; the stream's `event:` lines are
@@ -137,7 +137,7 @@ class ResponsesProvider:
                 self.name, f"connection failed: {exc or type(exc).__name__}") from exc
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
-        if not self.capabilities.tokenize_endpoint:
+        if not self.capabilities.input_tokens_endpoint:
             return estimate_chat_tokens(build_chat_body(replace(request, stream=False),
                                                         self.capabilities))
         body = build_responses_body(replace(request, stream=False))

@@ -16,8 +16,10 @@ Request mapping (documented in the README):
 - `reasoning` items are left out: without `encrypted_content` (which responsa does not keep
   yet) an upstream cannot use reasoning it did not produce in the same call, and OpenAI
   refuses reasoning items it cannot resolve when `store` is false.
-- Unknown request fields cannot be forwarded yet: `ModelRequest` carries only the fields
-  above, and the engine builds it.
+- Fields responsa accepts but does not act on (`text` with its `verbosity`, `service_tier`,
+  `prompt_cache_key`, `prompt_cache_retention`, `prompt_cache_options`, `safety_identifier`,
+  `moderation`, `image`, Codex's `client_metadata`) arrive in `ModelRequest.passthrough` and
+  go up as sent.
 
 Stream mapping: `response.output_text.delta` (with its logprobs) → text;
 `response.refusal.delta` → refusal; `response.reasoning_text.delta`, `response.reasoning.delta`
@@ -81,7 +83,9 @@ def build_responses_body(request: ModelRequest) -> JSONDict:
         "user": request.user,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
-    if request.text_format is not None:
+    # Forwarded as sent: `text` whole (its `verbosity` too), cache keys, service tier …
+    body.update(request.passthrough)
+    if request.text_format is not None and "text" not in body:
         body["text"] = {"format": request.text_format}
     if request.logprobs:
         body["include"] = [LOGPROBS_INCLUDE]
