@@ -9,44 +9,34 @@ Input-token counts are exact from the upstream's `POST {base_url}/responses/inpu
 (OpenAI has it) when `capabilities.input_tokens_endpoint` is set for the provider; otherwise
 `providers.token_estimate`'s documented estimate, with no upstream call.
 
-aiohttp, as in `openai_chat.py`, for the same CPU reasons; the stream's `event:` lines are
-redundant with each payload's own `type`, so `sse_data` hands over the payloads alone.
+The stream's `event:` lines are redundant with each payload's own `type`, so only the `data:`
+payloads are decoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import aiohttp
 import orjson
 
 from responsa.config import ProviderConfig
-from responsa.errors import (
-    ContextLengthExceededError,
-    ResponsaError,
-    UpstreamConnectionError,
-    UpstreamProtocolError,
-    UpstreamStatusError,
-    UpstreamTimeoutError,
-)
+from responsa.errors import UpstreamProtocolError
 from responsa.providers.base import Capabilities, ModelInfo, ModelRequest
 from responsa.providers.chat_translation import build_chat_body
 from responsa.providers.deltas import Delta
+from responsa.providers.http_upstream import HTTPUpstream
+from responsa.providers.openai_chat import CONTEXT_MARKERS
 from responsa.providers.responses_translation import (
     EventDecoder,
     build_responses_body,
     decode_response,
 )
-from responsa.providers.sse_decoder import sse_data
 from responsa.providers.token_estimate import estimate_chat_tokens
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# Markers engines put in a 400 when the prompt does not fit (OpenAI, vLLM, llama.cpp).
-_CONTEXT_MARKERS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
-                    "context window")
-_JSON = {"Content-Type": "application/json"}
 # What `/responses/input_tokens` does not take.
 _NOT_COUNTED = ("stream", "store", "temperature", "top_p", "presence_penalty",
                 "frequency_penalty", "max_output_tokens", "include", "top_logprobs", "user")
@@ -57,84 +47,29 @@ class ResponsesProvider:
         self.name = config.name
         self.capabilities: Capabilities = replace(config.capabilities, reasoning=True)
         self.context_window = config.context_window
-        self._base_url = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._headers = {"Accept": "application/json", **config.headers}
-        if config.api_key:
-            self._headers["Authorization"] = f"Bearer {config.api_key}"
-        # sock_read bounds the silence between two reads, not the whole (long) generation.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=config.connect_timeout,
-                                              sock_read=config.timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        # Created lazily: an aiohttp session belongs to the running event loop.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
-        return self._session
+        auth = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._http = HTTPUpstream(config, base_url=config.base_url or DEFAULT_BASE_URL,
+                                  headers=auth,
+                                  context_markers=(*CONTEXT_MARKERS, "context window"))
 
     @asynccontextmanager
     async def open(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[Delta]]:
         body = orjson.dumps(build_responses_body(request))
-        with self._transport_errors():
-            upstream = await self._post(body)
-        try:
-            if upstream.status >= 400:
-                with self._transport_errors():
-                    raw = await upstream.read()
-                raise self._status_error(upstream.status, raw)
+        async with self._http.exchange("responses", body) as upstream:
             yield self._deltas(upstream) if request.stream else self._whole(upstream)
-        finally:
-            upstream.release()
-
-    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
-        url = f"{self._base_url}/responses"
-        try:
-            return await self.session.post(url, data=body, headers=_JSON)
-        except aiohttp.ServerDisconnectedError:
-            # A pooled keep-alive connection the upstream had already closed: nothing was
-            # consumed, so sending once more on a fresh connection is safe.
-            return await self.session.post(url, data=body, headers=_JSON)
 
     async def _deltas(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
         decoder = EventDecoder(self.name)
-        with self._transport_errors():
-            async for payload in sse_data(upstream.content.iter_any()):
-                for delta in decoder.decode(payload):
-                    yield delta
-                if decoder.finished:
-                    return
-        if not decoder.finished:
-            raise UpstreamProtocolError(self.name, "the stream ended before the response did")
+        async for payload in self._http.sse_payloads(upstream):
+            for delta in decoder.decode(payload):
+                yield delta
+            if decoder.finished:
+                return
+        raise UpstreamProtocolError(self.name, "the stream ended before the response did")
 
     async def _whole(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
-        with self._transport_errors():
-            raw = await upstream.read()
-        for delta in decode_response(self.name, raw):
+        for delta in decode_response(self.name, await self._http.read(upstream)):
             yield delta
-
-    def _status_error(self, status: int, raw: bytes) -> ResponsaError:
-        message = _error_message(raw)
-        text = raw.decode(errors="replace").lower()  # markers hide in the message or the code
-        if status == 400 and any(marker in text for marker in _CONTEXT_MARKERS):
-            return ContextLengthExceededError(
-                f"Your input exceeds the context window of this model. ({message})", param="input")
-        return UpstreamStatusError(self.name, status, message)
-
-    @contextmanager
-    def _transport_errors(self) -> Iterator[None]:
-        """aiohttp's failures as ours, naming the provider."""
-        try:
-            yield
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeoutError(self.name, "timed out waiting for the upstream") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectionError(self.name, f"cannot connect: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(
-                self.name, f"connection failed: {exc or type(exc).__name__}") from exc
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
         if not self.capabilities.input_tokens_endpoint:
@@ -143,16 +78,8 @@ class ResponsesProvider:
         body = build_responses_body(replace(request, stream=False))
         for key in _NOT_COUNTED:
             body.pop(key, None)
-        with self._transport_errors():
-            async with self.session.post(f"{self._base_url}/responses/input_tokens",
-                                         data=orjson.dumps(body), headers=_JSON) as reply:
-                raw = await reply.read()
-        if reply.status >= 400:
-            raise self._status_error(reply.status, raw)
-        try:
-            count = orjson.loads(raw)["input_tokens"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise UpstreamProtocolError(self.name, "unparseable token count") from exc
+        answer = await self._http.request_json("POST", "responses/input_tokens", body=body)
+        count = answer.get("input_tokens") if isinstance(answer, dict) else None
         if not isinstance(count, int):
             raise UpstreamProtocolError(self.name, "unparseable token count")
         return count
@@ -161,36 +88,8 @@ class ResponsesProvider:
         return self.context_window  # configured; Responses does not report it
 
     async def list_models(self) -> list[ModelInfo]:
-        with self._transport_errors():
-            async with self.session.get(f"{self._base_url}/models") as reply:
-                raw = await reply.read()
-        if reply.status >= 400:
-            raise UpstreamStatusError(self.name, reply.status, _error_message(raw))
-        try:
-            data = orjson.loads(raw).get("data") or []
-        except (orjson.JSONDecodeError, AttributeError) as exc:
-            raise UpstreamProtocolError(self.name, "unparseable model list") from exc
-        return [ModelInfo(id=str(model["id"]), context_window=self.context_window)
-                for model in data if isinstance(model, dict) and "id" in model]
+        return [ModelInfo(id=model_id, context_window=self.context_window)
+                for model_id in await self._http.model_ids()]
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-def _error_message(raw: bytes) -> str:
-    """`{"error": {"message": …, "code": …}}`, or whatever a proxy sent."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw[:500].decode(errors="replace") or "no details"
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if body.get("message"):
-            return str(body["message"])
-    return raw[:500].decode(errors="replace")
+        await self._http.aclose()
