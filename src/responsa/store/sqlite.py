@@ -44,6 +44,9 @@ from responsa.store.sqlite_prompts import SQLitePrompts
 T = TypeVar("T")
 
 _BUSY_TIMEOUT = 10.0  # seconds to wait for another process's lock
+_PendingSave = tuple[
+    Rows, tuple[str, ItemRows] | None, asyncio.AbstractEventLoop, asyncio.Future[None]
+]
 
 _UPSERT_RESPONSE = """
 INSERT INTO responses (id, previous_response_id, created_at, status, response)
@@ -120,7 +123,8 @@ class _Worker:
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
+            tuple[Callable[[], Any], asyncio.AbstractEventLoop | None, asyncio.Future[Any] | None]
+            | None
         ] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -132,6 +136,10 @@ class _Worker:
         self._jobs.put((fn, loop, future))
         return await future
 
+    def post(self, fn: Callable[[], None]) -> None:
+        """Queue `fn` without waiting for it; it settles its own futures."""
+        self._jobs.put((fn, None, None))
+
     def stop(self) -> None:
         self._jobs.put(None)
         self._thread.join()
@@ -139,6 +147,9 @@ class _Worker:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             fn, loop, future = job
+            if loop is None or future is None:
+                fn()
+                continue
             try:
                 result = fn()
             except BaseException as exc:
@@ -168,6 +179,10 @@ class SQLiteStore(SQLitePrompts):
         self.path = os.fspath(path)
         self._worker: _Worker | None = None
         self._conn: sqlite3.Connection | None = None
+        # Saves waiting for the worker: it commits all that queued up in one transaction
+        # (group commit), which halves the cost per save under concurrent load.
+        self._pending_saves: list[_PendingSave] = []
+        self._pending_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,7 +238,27 @@ class SQLiteStore(SQLitePrompts):
             None if conversation_id is None
             else (conversation_id, to_item_rows(record.conversation_items))
         )
-        await self._run(lambda conn: _save(conn, rows, extend))
+        worker, conn = self._worker, self._conn
+        if worker is None or conn is None:
+            raise RuntimeError("SQLiteStore is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._pending_lock:
+            self._pending_saves.append((rows, extend, loop, future))
+            first = len(self._pending_saves) == 1
+        if first:  # later saves join the group this job will commit
+            worker.post(lambda: self._commit_pending(conn))
+        await future
+
+    def _commit_pending(self, conn: sqlite3.Connection) -> None:
+        with self._pending_lock:
+            group, self._pending_saves = self._pending_saves, []
+        outcomes = _save_group(conn, [(rows, extend) for rows, extend, _, _ in group])
+        for (_, _, loop, future), error in zip(group, outcomes, strict=True):
+            if error is None:
+                _resolve(loop, future.set_result, future, None)
+            else:
+                _resolve(loop, future.set_exception, future, error)
 
     async def append_events(self, response_id: str, events: list[JSONDict]) -> None:
         batch = to_batch(events)  # serialize now, on the caller's thread
@@ -354,37 +389,57 @@ def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
             time.sleep(0.01)
 
 
+def _save_group(
+    conn: sqlite3.Connection, group: list[tuple[Rows, tuple[str, ItemRows] | None]]
+) -> list[BaseException | None]:
+    """Save each record atomically (a savepoint each), all in one transaction: one commit,
+    one WAL append, for however many saves queued up. Returns each save's error, or None."""
+    outcomes: list[BaseException | None] = []
+    # IMMEDIATE: take the write lock up front (waiting on busy_timeout) rather than fail with
+    # SQLITE_BUSY_SNAPSHOT when another process writes between our read and our write.
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for rows, extend in group:
+            conn.execute("SAVEPOINT save")
+            try:
+                _save(conn, rows, extend)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO save")
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+            conn.execute("RELEASE save")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        rollback(conn)
+        return [exc] * len(group)
+    return outcomes
+
+
 def _save(
     conn: sqlite3.Connection, rows: Rows, extend: tuple[str, ItemRows] | None
 ) -> None:
-    # IMMEDIATE: take the write lock up front (waiting on busy_timeout) rather than fail with
-    # SQLITE_BUSY_SNAPSHOT when another process writes between our read and our write.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        (pk,) = conn.execute(
-            _UPSERT_RESPONSE,
-            (rows.id, rows.previous_response_id, rows.created_at, rows.status, rows.response),
-        ).fetchone()
-        # Replace the children wholesale; on a first save these deletes are empty index probes.
-        conn.execute("DELETE FROM input_items WHERE response_pk = ?", (pk,))
-        conn.executemany(
-            "INSERT INTO input_items (response_pk, position, item_id, item) VALUES (?, ?, ?, ?)",
-            [
-                (pk, position, item_id, item)
-                for position, (item_id, item) in enumerate(
-                    zip(rows.item_ids, rows.items, strict=True)
-                )
-            ],
-        )
-        conn.execute("DELETE FROM event_batches WHERE response_pk = ?", (pk,))
-        if rows.events is not None:
-            _insert_batch(conn, pk, rows.events)
-        if extend is not None:
-            _insert_conversation_items(conn, *extend)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
+    """One record, inside the caller's transaction."""
+    (pk,) = conn.execute(
+        _UPSERT_RESPONSE,
+        (rows.id, rows.previous_response_id, rows.created_at, rows.status, rows.response),
+    ).fetchone()
+    # Replace the children wholesale; on a first save these deletes are empty index probes.
+    conn.execute("DELETE FROM input_items WHERE response_pk = ?", (pk,))
+    conn.executemany(
+        "INSERT INTO input_items (response_pk, position, item_id, item) VALUES (?, ?, ?, ?)",
+        [
+            (pk, position, item_id, item)
+            for position, (item_id, item) in enumerate(
+                zip(rows.item_ids, rows.items, strict=True)
+            )
+        ],
+    )
+    conn.execute("DELETE FROM event_batches WHERE response_pk = ?", (pk,))
+    if rows.events is not None:
+        _insert_batch(conn, pk, rows.events)
+    if extend is not None:
+        _insert_conversation_items(conn, *extend)
 
 
 def _append(conn: sqlite3.Connection, response_id: str, batch: EventBatch | None) -> None:
