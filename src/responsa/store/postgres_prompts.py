@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import asyncpg
 
 from responsa.store._rows import dumps, loads
@@ -46,10 +48,13 @@ _PAGE_ASC = _PAGE.format(cmp=">", start=-1, direction="ASC")
 _PAGE_DESC = _PAGE.format(cmp="<", start=2**63 - 1, direction="DESC")
 
 
-class PostgresPrompts:
+class PostgresPrompts(abc.ABC):
+    """The prompt-template half of PostgresStore, which supplies `pool`."""
+
     @property
+    @abc.abstractmethod
     def pool(self) -> asyncpg.Pool:
-        raise NotImplementedError  # PostgresStore's
+        """The store's connection pool."""
 
     async def create_prompt(self, prompt_id: str, created_at: int, template: JSONDict) -> JSONDict:
         await self.pool.execute(_CREATE, prompt_id, created_at, dumps(template))

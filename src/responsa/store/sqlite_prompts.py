@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
@@ -30,9 +31,12 @@ _PAGE_DESC = _PAGE.format(cmp="<", direction="DESC")
 Row = tuple[int, int, str]
 
 
-class SQLitePrompts:
+class SQLitePrompts(abc.ABC):
+    """The prompt-template half of SQLiteStore, which supplies `_run`."""
+
+    @abc.abstractmethod
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError  # SQLiteStore's
+        """Run `fn` on the store's database thread."""
 
     async def create_prompt(self, prompt_id: str, created_at: int, template: JSONDict) -> JSONDict:
         text = dumps(template)
