@@ -17,7 +17,7 @@ from openai import OpenAI
 
 from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.postgres import start_postgres
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import ScriptedUpstream
 from tests.support.tiny_model import build_tiny_model
 
@@ -56,10 +56,9 @@ def postgres_dsn() -> Iterator[str]:
         server.stop()
 
 
-def write_config(
-    path: Path, llama: LlamaServer, scripted: ScriptedUpstream, extra: str = ""
-) -> Path:
-    path.write_text(f"""
+def config_text(llama: LlamaServer, scripted: ScriptedUpstream, extra: str = "") -> str:
+    """The suite's usual providers: the llama.cpp engine and the scripted upstream."""
+    return f"""
 embedded_engine = false
 heartbeat_seconds = 0.5
 
@@ -72,26 +71,15 @@ context_window = 8192
 base_url = "{scripted.base_url}"
 timeout = 5
 {extra}
-""")
-    return path
-
-
-def _start(tmp: Path, database: str, llama: LlamaServer, scripted: ScriptedUpstream,
-           *extra_args: str) -> RunningResponsa:
-    config = write_config(tmp / "responsa.toml", llama, scripted)
-    return start_responsa("--config", str(config), "--database", database, *extra_args,
-                          log_path=tmp / "responsa.log")
+"""
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, llama: LlamaServer,
            scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
     tmp = tmp_path_factory.mktemp("responsa-sqlite")
-    running = _start(tmp, f"sqlite:///{tmp}/responsa.db", llama, scripted)
-    try:
+    with serving(tmp, config_text(llama, scripted)) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -101,11 +89,9 @@ def server_any_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         yield request.getfixturevalue("server")
         return
     tmp = tmp_path_factory.mktemp("responsa-postgres")
-    running = _start(tmp, request.getfixturevalue("postgres_dsn"), llama, scripted)
-    try:
+    database = request.getfixturevalue("postgres_dsn")
+    with serving(tmp, config_text(llama, scripted), database=database) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def sdk_client(server: RunningResponsa, **kwargs: object) -> OpenAI:

@@ -16,8 +16,7 @@ from responsa.errors import InvalidRequestError
 from responsa.providers.anthropic_translation import build_messages_body
 from responsa.providers.base import ModelRequest
 from tests.conftest import sdk_client
-from tests.support.grammar import assert_valid_stream
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.responsa_server import RunningResponsa, serving, start_responsa
 from tests.support.scripted_anthropic import (
     MessagesScript,
     ScriptedAnthropic,
@@ -32,6 +31,7 @@ from tests.support.scripted_anthropic import (
     tool_block,
 )
 from tests.support.scripted_upstream import Drop
+from tests.support.sdk import streamed_events
 
 WEATHER: dict[str, Any] = {
     "type": "function", "name": "weather", "description": "Weather for a city",
@@ -52,8 +52,7 @@ def anthropic() -> Iterator[ScriptedAnthropic]:
 def claude_server(tmp_path_factory: pytest.TempPathFactory,
                   anthropic: ScriptedAnthropic) -> Iterator[RunningResponsa]:
     tmp = tmp_path_factory.mktemp("responsa-anthropic")
-    config = tmp / "responsa.toml"
-    config.write_text(f"""
+    with serving(tmp, f"""
 embedded_engine = false
 heartbeat_seconds = 0.5
 
@@ -62,13 +61,8 @@ kind = "anthropic-messages"
 base_url = "{anthropic.base_url}"
 api_key = "sk-ant-test"
 timeout = 5
-""")
-    running = start_responsa("--config", str(config), "--database",
-                             f"sqlite:///{tmp}/responsa.db", log_path=tmp / "responsa.log")
-    try:
+""") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -76,17 +70,11 @@ def client(claude_server: RunningResponsa) -> OpenAI:
     return sdk_client(claude_server)
 
 
-def raw_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
-    with client.responses.create(stream=True, **params) as stream:
-        events = [event.model_dump(mode="json", exclude_unset=True) for event in stream]
-    assert_valid_stream(events)
-    return events
-
 
 def test_streamed_text_and_the_request_on_the_wire(client: OpenAI,
                                                    anthropic: ScriptedAnthropic) -> None:
     model = anthropic.play(text_script("Hel", "lo"))
-    events = raw_events(client, model=model, instructions="Be brief.", input=[
+    events = streamed_events(client, model=model, instructions="Be brief.", input=[
         {"role": "developer", "content": "Answer in English."},
         {"role": "user", "content": "hi"},
         {"role": "user", "content": [{"type": "input_text", "text": "there"}]}],
@@ -126,7 +114,7 @@ def test_tool_use_round_trip(client: OpenAI, anthropic: ScriptedAnthropic, strea
     params: dict[str, Any] = {"model": model, "input": "Weather in Paris?", "tools": [WEATHER],
                               "tool_choice": "required", "parallel_tool_calls": False}
     if stream:
-        final = raw_events(client, **params)[-1]["response"]
+        final = streamed_events(client, **params)[-1]["response"]
     else:
         final = client.responses.create(**params).model_dump(mode="json")
     assert final["status"] == "completed"
@@ -171,7 +159,7 @@ def test_thinking_becomes_a_reasoning_item(client: OpenAI, anthropic: ScriptedAn
         *message_end()]))
     params: dict[str, Any] = {"model": model, "input": "x", "reasoning": {"effort": "medium"}}
     if stream:
-        events = raw_events(client, **params)
+        events = streamed_events(client, **params)
         final = events[-1]["response"]
         assert [e["delta"] for e in events if e["type"] == "response.reasoning_text.delta"] == [
             "Let me ", "think."]
@@ -195,7 +183,7 @@ def test_thinking_becomes_a_reasoning_item(client: OpenAI, anthropic: ScriptedAn
 def test_stop_reasons(client: OpenAI, anthropic: ScriptedAnthropic, stop_reason: str,
                       status: str, incomplete: str | None) -> None:
     model = anthropic.play(text_script("cut", stop_reason=stop_reason))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert events[-1]["response"]["status"] == status
     response = client.responses.create(model=model, input="x")
     assert response.status == status
@@ -209,7 +197,7 @@ def test_usage_counts_cached_input(client: OpenAI, anthropic: ScriptedAnthropic)
         *message_end(output_tokens=3)]))
     for stream in (True, False):
         if stream:
-            usage = raw_events(client, model=model, input="x")[-1]["response"]["usage"]
+            usage = streamed_events(client, model=model, input="x")[-1]["response"]["usage"]
         else:
             response = client.responses.create(model=model, input="x")
             assert response.usage is not None
@@ -273,7 +261,7 @@ def test_prompt_too_long_is_context_length_exceeded(client: OpenAI,
 def test_upstream_failures_end_as_failed_responses(client: OpenAI, anthropic: ScriptedAnthropic,
                                                    script: MessagesScript) -> None:
     model = anthropic.play(script)
-    failed = raw_events(client, model=model, input="x")[-1]
+    failed = streamed_events(client, model=model, input="x")[-1]
     assert failed["type"] == "response.failed"
     assert "Provider 'claude'" in failed["response"]["error"]["message"]
     if script.status == 200 and isinstance(script.events[-1], dict):

@@ -11,8 +11,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.conftest import write_config
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.conftest import config_text
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import ScriptedUpstream, text_script
 
 
@@ -118,14 +118,9 @@ def test_models_are_listed_with_their_provider(client: OpenAI) -> None:
 def keyed_server(tmp_path_factory: pytest.TempPathFactory, llama: Any,
                  scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
     tmp: Path = tmp_path_factory.mktemp("keyed")
-    config = write_config(tmp / "c.toml", llama, scripted)
-    config.write_text('api_keys = ["sk-right-key-123"]\n' + config.read_text())
-    server = start_responsa("--config", str(config), "--database", f"sqlite:///{tmp}/db.sqlite",
-                            log_path=tmp / "log")
-    try:
+    text = 'api_keys = ["sk-right-key-123"]\n' + config_text(llama, scripted)
+    with serving(tmp, text) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_api_keys(keyed_server: RunningResponsa, scripted: ScriptedUpstream) -> None:

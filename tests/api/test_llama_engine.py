@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from tests.conftest import LLAMA_MODEL
 from tests.support.grammar import assert_valid_stream
+from tests.support.sdk import streamed_events
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -25,10 +26,6 @@ WEATHER_TOOL: dict[str, Any] = {
     "strict": True,
 }
 
-
-def stream_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
-    with client.responses.create(stream=True, **params) as stream:
-        return [event.model_dump(mode="json", exclude_unset=True) for event in stream]
 
 
 def test_text_answer_non_streaming(client: OpenAI) -> None:
@@ -47,7 +44,7 @@ def test_text_answer_non_streaming(client: OpenAI) -> None:
 
 
 def test_text_answer_streaming_grammar(client: OpenAI) -> None:
-    events = stream_events(client, model=LLAMA_MODEL, input="Say hi", max_output_tokens=200)
+    events = streamed_events(client, model=LLAMA_MODEL, input="Say hi", max_output_tokens=200)
     assert_valid_stream(events)
     assert events[-1]["type"] == "response.completed"
     final = events[-1]["response"]
@@ -92,7 +89,7 @@ def test_function_call_round_trip_with_full_history(client: OpenAI) -> None:
 
 
 def test_streamed_function_call_grammar(client: OpenAI) -> None:
-    events = stream_events(client, model=LLAMA_MODEL, input="Weather?", tools=[WEATHER_TOOL],
+    events = streamed_events(client, model=LLAMA_MODEL, input="Weather?", tools=[WEATHER_TOOL],
                            tool_choice="required")
     assert_valid_stream(events)
     done = [e for e in events if e["type"] == "response.function_call_arguments.done"]

@@ -23,9 +23,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.conftest import sdk_client, write_config
+from tests.conftest import config_text, sdk_client
 from tests.support.llama_server import LlamaServer, start_llama_server
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import ScriptedUpstream
 
 MODEL = "llama/tiny"  # the 2,048-token llama.cpp server
@@ -56,13 +56,8 @@ def long_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     tmp: Path = tmp_path_factory.mktemp(f"long-{request.param}")
     database = (f"sqlite:///{tmp}/db.sqlite" if request.param == "sqlite"
                 else request.getfixturevalue("postgres_dsn"))
-    config = write_config(tmp / "c.toml", window_llama, scripted)
-    server = start_responsa("--config", str(config), "--database", database,
-                            log_path=tmp / "log")
-    try:
+    with serving(tmp, config_text(window_llama, scripted), database=database) as server:
         yield request.param, server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from responsa.providers.base import ModelRequest
 from responsa.providers.deltas import Finish, ToolCallDelta
 from responsa.providers.responses_translation import EventDecoder, build_responses_body
 from tests.conftest import sdk_client
-from tests.support.grammar import assert_valid_stream
 from tests.support.llama_server import LlamaServer
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_responses import (
     ResponsesScript,
     ScriptedResponses,
@@ -31,6 +30,7 @@ from tests.support.scripted_responses import (
     usage,
 )
 from tests.support.scripted_upstream import Drop
+from tests.support.sdk import streamed_events
 
 WEATHER: dict[str, Any] = {
     "type": "function", "name": "weather", "description": "Weather for a city",
@@ -52,8 +52,7 @@ def upstream() -> Iterator[ScriptedResponses]:
 def native_server(tmp_path_factory: pytest.TempPathFactory, llama: LlamaServer,
                   upstream: ScriptedResponses) -> Iterator[RunningResponsa]:
     tmp = tmp_path_factory.mktemp("responsa-native")
-    config = tmp / "responsa.toml"
-    config.write_text(f"""
+    with serving(tmp, f"""
 embedded_engine = false
 heartbeat_seconds = 0.5
 
@@ -68,13 +67,8 @@ capabilities = {{ input_tokens_endpoint = true }}
 kind = "openai-responses"
 base_url = "{llama.base_url}"
 timeout = 60
-""")
-    running = start_responsa("--config", str(config), "--database",
-                             f"sqlite:///{tmp}/responsa.db", log_path=tmp / "responsa.log")
-    try:
+""") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -82,17 +76,11 @@ def client(native_server: RunningResponsa) -> OpenAI:
     return sdk_client(native_server)
 
 
-def raw_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
-    with client.responses.create(stream=True, **params) as stream:
-        events = [event.model_dump(mode="json", exclude_unset=True) for event in stream]
-    assert_valid_stream(events)
-    return events
-
 
 def test_streamed_text_and_the_request_on_the_wire(client: OpenAI,
                                                    upstream: ScriptedResponses) -> None:
     model = upstream.play(text_script("Hel", "lo"))
-    events = raw_events(client, model=model, instructions="Be brief.", input=[
+    events = streamed_events(client, model=model, instructions="Be brief.", input=[
         {"role": "developer", "content": "Answer in English."},
         {"role": "user", "content": "hi"}],
         temperature=0.5, max_output_tokens=64, reasoning={"effort": "low"},
@@ -153,7 +141,7 @@ def test_function_call_round_trip_is_stateless_upstream(
     params: dict[str, Any] = {"model": model, "input": "Weather in Paris?", "tools": [WEATHER],
                               "tool_choice": "required", "parallel_tool_calls": False}
     if stream:
-        final = raw_events(client, **params)[-1]["response"]
+        final = streamed_events(client, **params)[-1]["response"]
     else:
         final = client.responses.create(**params).model_dump(mode="json")
     assert final["status"] == "completed"
@@ -192,7 +180,7 @@ def test_reasoning_becomes_a_reasoning_item(client: OpenAI, upstream: ScriptedRe
                                  message(1, "42")))
     params: dict[str, Any] = {"model": model, "input": "x", "reasoning": {"effort": "medium"}}
     if stream:
-        events = raw_events(client, **params)
+        events = streamed_events(client, **params)
         final = events[-1]["response"]
         assert [e["delta"] for e in events if e["type"] == "response.reasoning_text.delta"] == [
             "Let me ", "think."]
@@ -215,7 +203,7 @@ def test_reasoning_becomes_a_reasoning_item(client: OpenAI, upstream: ScriptedRe
 def test_incomplete(client: OpenAI, upstream: ScriptedResponses, reason: str,
                     incomplete: str) -> None:
     model = upstream.play(script(message(0, "cut"), status="incomplete", reason=reason))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert events[-1]["type"] == "response.incomplete"
     response = client.responses.create(model=model, input="x")
     assert response.status == "incomplete"
@@ -225,7 +213,7 @@ def test_incomplete(client: OpenAI, upstream: ScriptedResponses, reason: str,
 
 def test_refusal(client: OpenAI, upstream: ScriptedResponses) -> None:
     model = upstream.play(script(message(0, "I can't", " help.", refusal=True)))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     part = events[-1]["response"]["output"][0]["content"][0]
     assert part == {"type": "refusal", "refusal": "I can't help."}
 
@@ -279,7 +267,7 @@ def test_context_overflow_is_context_length_exceeded(client: OpenAI,
 def test_upstream_failures_end_as_failed_responses(client: OpenAI, upstream: ScriptedResponses,
                                                    failing: ResponsesScript) -> None:
     model = upstream.play(failing)
-    failed = raw_events(client, model=model, input="x")[-1]
+    failed = streamed_events(client, model=model, input="x")[-1]
     assert failed["type"] == "response.failed"
     assert "Provider 'native'" in failed["response"]["error"]["message"]
     response = client.responses.create(model=model, input="x")
@@ -311,7 +299,7 @@ def test_llama_cpp_native_responses_endpoint(client: OpenAI, llama: LlamaServer)
     assert response.status in ("completed", "incomplete")
     assert response.output_text
     assert response.usage is not None and response.usage.output_tokens > 0
-    events = raw_events(client, model=model, input="Say hi.", max_output_tokens=16)
+    events = streamed_events(client, model=model, input="Say hi.", max_output_tokens=16)
     assert events[-1]["type"] in ("response.completed", "response.incomplete"), events[-1]
     assert any(e["type"] == "response.output_text.delta" for e in events)
 

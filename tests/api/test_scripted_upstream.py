@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tests.support.grammar import assert_valid_stream
-from tests.support.responsa_server import RunningResponsa
+from tests.support.responsa_server import RunningResponsa, free_port, serving
 from tests.support.scripted_upstream import (
     Drop,
     Pause,
@@ -21,11 +22,7 @@ from tests.support.scripted_upstream import (
     text_script,
     usage,
 )
-
-
-def raw_events(client: OpenAI, **params: Any) -> list[dict[str, Any]]:
-    with client.responses.create(stream=True, **params) as stream:
-        return [event.model_dump(mode="json", exclude_unset=True) for event in stream]
+from tests.support.sdk import streamed_events
 
 
 def test_sse_framing_on_the_wire(server: RunningResponsa, scripted: ScriptedUpstream) -> None:
@@ -46,7 +43,7 @@ def test_sse_framing_on_the_wire(server: RunningResponsa, scripted: ScriptedUpst
 
 def test_text_deltas_arrive_as_sent(client: OpenAI, scripted: ScriptedUpstream) -> None:
     model = scripted.play(text_script("a", "b", "c"))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert_valid_stream(events)
     deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
     assert deltas == ["a", "b", "c"]
@@ -58,7 +55,7 @@ def test_upstream_reasoning_becomes_a_reasoning_item(client: OpenAI, scripted: S
     model = scripted.play(Script([
         chunk({field: "Let me "}), chunk({field: "think."}), chunk({"content": "42"}),
         chunk(finish="stop"), chunk(usage=usage(5, 9, reasoning=6))]))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert_valid_stream(events)
     final = events[-1]["response"]
     reasoning, message = final["output"]
@@ -89,7 +86,7 @@ def test_parallel_tool_calls_become_separate_items(client: OpenAI,
         call(0, name="a", arguments=""), call(0, arguments='{"x":'), call(0, arguments="1}"),
         call(1, name="b", arguments="{}"), chunk(finish="tool_calls")]))
     tools = [{"type": "function", "name": n, "parameters": {"type": "object"}} for n in "ab"]
-    events = raw_events(client, model=model, input="x", tools=tools)
+    events = streamed_events(client, model=model, input="x", tools=tools)
     assert_valid_stream(events)
     calls = events[-1]["response"]["output"]
     assert [(c["name"], c["call_id"], c["arguments"]) for c in calls] == [
@@ -115,7 +112,7 @@ def test_length_finish_is_incomplete(client: OpenAI, scripted: ScriptedUpstream)
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
     assert scripted.last_request(model)["max_tokens"] == 16
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert_valid_stream(events)
     assert events[-1]["type"] == "response.incomplete"
 
@@ -141,7 +138,7 @@ def test_instructions_are_not_carried_over(client: OpenAI, scripted: ScriptedUps
 def test_upstream_failures_end_as_stored_failed_responses(
         client: OpenAI, scripted: ScriptedUpstream, script: Script) -> None:
     model = scripted.play(script)
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert_valid_stream(events)
     failed = events[-1]
     assert failed["type"] == "response.failed"
@@ -153,22 +150,14 @@ def test_upstream_failures_end_as_stored_failed_responses(
     assert non_streaming.status == "failed" and non_streaming.error is not None
 
 
-def test_unreachable_provider_fails_cleanly(tmp_path: Any, llama: Any,
-                                            scripted: ScriptedUpstream) -> None:
-    from tests.support.responsa_server import free_port, start_responsa
-
-    config = tmp_path / "c.toml"
-    config.write_text(f'embedded_engine = false\n[providers.gone]\n'
-                      f'base_url = "http://127.0.0.1:{free_port()}/v1"\n')
-    server = start_responsa("--config", str(config), "--database",
-                            f"sqlite:///{tmp_path}/db.sqlite", log_path=tmp_path / "log")
-    try:
+def test_unreachable_provider_fails_cleanly(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    text = f'embedded_engine = false\n[providers.gone]\nbase_url = "{closed}"\n'
+    with serving(tmp_path, text) as server:
         client = OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
         response = client.responses.create(model="gone/m", input="x")
-        assert response.status == "failed"
-        assert response.error is not None and "cannot connect" in response.error.message
-    finally:
-        server.stop()
+    assert response.status == "failed"
+    assert response.error is not None and "cannot connect" in response.error.message
 
 
 def test_upstream_timeout_fails(client: OpenAI, scripted: ScriptedUpstream) -> None:
@@ -234,7 +223,7 @@ def test_client_disconnect_stops_the_run_and_stores_it(server: RunningResponsa,
 def test_unexpected_chunk_shapes_fail_the_response_not_the_server(
         client: OpenAI, scripted: ScriptedUpstream) -> None:
     model = scripted.play(Script([{"choices": [7]}]))
-    events = raw_events(client, model=model, input="x")
+    events = streamed_events(client, model=model, input="x")
     assert_valid_stream(events)
     assert events[-1]["type"] == "response.failed"
     assert client.responses.retrieve(events[-1]["response"]["id"]).status == "failed"

@@ -16,9 +16,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.conftest import sdk_client, write_config
+from tests.conftest import config_text, sdk_client
 from tests.support.llama_server import LlamaServer, start_llama_server
-from tests.support.responsa_server import RunningResponsa, start_responsa
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import ScriptedUpstream, text_script
 
 SMALL = "llama/tiny"  # the 512-token llama.cpp server
@@ -38,17 +38,12 @@ def small_llama(tiny_model: Path) -> Iterator[LlamaServer]:
 def small_server(tmp_path_factory: pytest.TempPathFactory, small_llama: LlamaServer,
                  scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
     tmp: Path = tmp_path_factory.mktemp("truncation")
-    config = write_config(tmp / "c.toml", small_llama, scripted, extra=f"""
+    with serving(tmp, config_text(small_llama, scripted, extra=f"""
 [providers.tight]
 base_url = "{scripted.base_url}"
 context_window = {TIGHT_WINDOW}
-""")
-    server = start_responsa("--config", str(config), "--database", f"sqlite:///{tmp}/db.sqlite",
-                            log_path=tmp / "log")
-    try:
+""")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

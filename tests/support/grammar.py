@@ -28,7 +28,7 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
     open_index = -1
     open_part: int | None = None
     parts_seen = 0
-    buffers: dict[tuple[int, int], list[str]] = {}
+    buffers: dict[tuple[int, int | None], list[str]] = {}
     args: list[str] = []
     done_items: list[dict[str, Any]] = []
     terminal_count = 0

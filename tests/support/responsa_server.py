@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,3 +74,19 @@ def start_responsa(*args: str, log_path: Path, env: dict[str, str] | None = None
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"responsa did not become ready:\n{server.log()}")
+
+
+@contextmanager
+def serving(
+    tmp: Path, config_text: str, *, database: str | None = None
+) -> Iterator[RunningResponsa]:
+    """responsa on a configuration of its own, stopped by PID when the block ends."""
+    config = tmp / "responsa.toml"
+    config.write_text(config_text)
+    server = start_responsa("--config", str(config), "--database",
+                            database or f"sqlite:///{tmp}/responsa.db",
+                            log_path=tmp / "responsa.log")
+    try:
+        yield server
+    finally:
+        server.stop()
