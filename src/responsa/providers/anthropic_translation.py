@@ -47,6 +47,7 @@ from responsa.providers.deltas import (
     ToolCallDelta,
     Usage,
 )
+from responsa.providers.sse_decoder import json_object
 
 JSONDict = dict[str, Any]
 
@@ -386,12 +387,7 @@ class EventDecoder:
         self._blocks: dict[int, JSONDict] = {}
 
     def decode(self, data: bytes) -> list[Delta]:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(self.provider, "unparseable stream event") from exc
-        if not isinstance(event, dict):
-            raise UpstreamProtocolError(self.provider, "stream event is not an object")
+        event = json_object(self.provider, data)
         try:
             return self._decode(event)
         except (KeyError, TypeError, AttributeError) as exc:

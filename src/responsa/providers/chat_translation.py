@@ -21,6 +21,7 @@ from responsa.providers.deltas import (
     ToolCallDelta,
     Usage,
 )
+from responsa.providers.sse_decoder import json_object
 
 JSONDict = dict[str, Any]
 
@@ -228,12 +229,7 @@ class ChunkDecoder:
         self.finished = False
 
     def decode(self, data: bytes) -> list[Delta]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(self.provider, "unparseable stream chunk") from exc
-        if not isinstance(chunk, dict):
-            raise UpstreamProtocolError(self.provider, "stream chunk is not an object")
+        chunk = json_object(self.provider, data, "stream chunk")
         if chunk.get("error"):
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)

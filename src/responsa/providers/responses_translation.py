@@ -51,6 +51,7 @@ from responsa.providers.deltas import (
     ToolCallDelta,
     Usage,
 )
+from responsa.providers.sse_decoder import json_object
 
 JSONDict = dict[str, Any]
 
@@ -177,12 +178,7 @@ class EventDecoder:
         self._args_seen: set[int] = set()
 
     def decode(self, data: bytes) -> list[Delta]:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(self.provider, "unparseable stream event") from exc
-        if not isinstance(event, dict):
-            raise UpstreamProtocolError(self.provider, "stream event is not an object")
+        event = json_object(self.provider, data)
         try:
             return self._decode(event)
         except (KeyError, TypeError, AttributeError) as exc:

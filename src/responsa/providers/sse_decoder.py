@@ -7,6 +7,11 @@ Splitting raw reads by hand costs a quarter of a library line iterator on a 200-
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import orjson
+
+from responsa.errors import UpstreamProtocolError
 
 DONE = b"[DONE]"
 
@@ -38,3 +43,14 @@ async def sse_data(reads: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         payload = b"\n".join(data)
         if payload != DONE:
             yield payload
+
+
+def json_object(provider: str, payload: bytes, what: str = "stream event") -> dict[str, Any]:
+    """One event's payload as a JSON object, or a protocol error naming the provider."""
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(provider, f"unparseable {what}") from exc
+    if not isinstance(value, dict):
+        raise UpstreamProtocolError(provider, f"{what} is not an object")
+    return value
