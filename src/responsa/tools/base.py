@@ -1,0 +1,105 @@
+"""Hosted tools: the tools the server runs itself (MCP, file search, code interpreter, web search,
+image generation), on any model.
+
+A model on a chat engine only knows function calling, so each hosted tool offers the model one
+or more plain function tools. When the model calls one of them, the engine does not emit a
+`function_call` item: it hands the call to the tool, which streams its own output item
+(`file_search_call`, `mcp_call`, …) with that item's events, and returns the text the model
+reads as the result. The engine then calls the model again, until it answers without calling a
+hosted tool (engine/tool_loop.py).
+
+Later turns replay stored hosted items to the model as the function call and output it saw
+(`replay` below), so a chain or conversation reads the same to the model as it did live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(slots=True)
+class HostedCall:
+    """One call of a hosted tool, as the model made it (or as an approval released it)."""
+
+    call_id: str  # the model's tool-call id: pairs the replayed function call with its output
+    name: str  # the function name the model called (one of the tool's `functions()`)
+    arguments: str  # JSON text exactly as the model wrote it; may be invalid JSON
+    approved: bool = False  # already approved by an `mcp_approval_response` of the client
+
+
+@dataclass(slots=True)
+class HostedOutcome:
+    """What running a call produced."""
+
+    item: JSONDict  # the finished output item, final status set, exactly as stored and returned
+    # What the model reads as the call's result. None ends the response after this turn without
+    # calling the model again (a call that waits for the client's approval).
+    model_output: str | None
+
+
+class OutputSink(Protocol):
+    """Where a hosted tool writes its output items; backed by the response builder, which owns
+    `sequence_number` and `output_index`."""
+
+    def open_item(self, item: JSONDict) -> None:
+        """Emit `response.output_item.added` for `item` (status `in_progress`)."""
+
+    def item_event(self, type_: str, **fields: Any) -> None:
+        """Emit an event about the open item (`response.file_search_call.searching`, …); its
+        `item_id` and `output_index` are filled in."""
+
+    def close_item(self, item: JSONDict) -> None:
+        """Emit `response.output_item.done` with the finished `item`."""
+
+    def add_item(self, item: JSONDict) -> None:
+        """A finished item with no events of its own (`mcp_list_tools`, approval requests)."""
+
+
+class HostedTool(Protocol):
+    """One entry of the request's `tools` that the server runs, built per response."""
+
+    type: str  # the request's tool type: "file_search", "mcp", "code_interpreter", …
+
+    def functions(self) -> list[JSONDict]:
+        """Function tools offered to the model, in the Responses shape
+        `{"type": "function", "name", "description", "parameters", "strict"}`. Empty until
+        `prepare` ran for tools that discover theirs (MCP)."""
+
+    def owns(self, name: str) -> bool:
+        """Whether a model's call of function `name` belongs to this tool."""
+
+    async def prepare(self, history: list[JSONDict], sink: OutputSink) -> list[HostedCall]:
+        """Called once before the first model call with every item the model will see (the
+        stored chain or conversation, then the new input). May emit items first (MCP lists its
+        tools unless `history` already has that list) and returns calls to run before the model
+        is asked (calls the client approved in its new input)."""
+
+    async def call(self, call: HostedCall, sink: OutputSink) -> HostedOutcome:
+        """Run one call: open its item on `sink`, stream its events, close it, and say what the
+        model reads. Failures of the tool itself end in an item with status `failed` (or
+        `incomplete`) and a model output that says what went wrong; they never raise."""
+
+    async def aclose(self) -> None:
+        """Release what the tool opened for this response (connections, sessions)."""
+
+
+ToolFactory = Callable[[JSONDict, int, "ToolServices"], HostedTool]
+"""Builds a tool from the request's tool object and its index in `tools` (for error `param`s).
+Raises `InvalidRequestError` when the tool cannot run here (no backend configured, …)."""
+
+Replay = Callable[[JSONDict], list[JSONDict]]
+"""Turns a stored hosted item into what the model sees on a later turn: usually a
+`function_call` and its `function_call_output`; nothing for bookkeeping items."""
+
+
+@dataclass(slots=True)
+class ToolServices:
+    """The application's shared services that tools are built from. Each tool kind adds the
+    typed field it needs."""
+
+    settings: Any  # responsa.config.Settings (Any: this module must not import the app)
+    store: Any  # responsa.store.base.Store
