@@ -23,6 +23,7 @@ from responsa.engine.secret import load_secret
 from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
+from responsa.tools.base import ToolServices
 
 
 async def health(request: Request) -> Response:
@@ -46,7 +47,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
         engine = Engine(store, providers,
-                        Sealer(await load_secret(settings.database, settings.secret_key)))
+                        Sealer(await load_secret(settings.database, settings.secret_key)),
+                        ToolServices(settings=settings, store=store))
         app.state.settings = settings
         app.state.engine = engine
         try:
