@@ -17,7 +17,13 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from responsa.engine.builder import Event, ResponseBuilder
-from responsa.engine.compaction import auto_compact, compact_threshold
+from responsa.engine.compaction import (
+    auto_compact,
+    compact_threshold,
+    compaction_item,
+    split_compaction_trigger,
+    summarize,
+)
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
 from responsa.engine.prompts import apply_prompt
@@ -25,6 +31,7 @@ from responsa.engine.snapshot import LOGPROBS, initial_response
 from responsa.engine.tool_loop import BuilderSink, HostedCallCollector, HostedTools, is_hosted_type
 from responsa.engine.truncation import fit_context_window
 from responsa.errors import InvalidRequestError, ResponsaError, UpstreamError, UpstreamStatusError
+from responsa.ids import new_id
 from responsa.providers.base import ModelRequest, Provider
 from responsa.providers.deltas import Delta, ToolCallDelta
 from responsa.providers.registry import ProviderRegistry
@@ -57,18 +64,23 @@ class Engine:
         body = await apply_prompt(self.store, body)
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
+        body, compacting = split_compaction_trigger(body)
         context = await build_context(self.store, body, self.sealer)
         request = _model_request(body, upstream_model, context)
         compaction = None
-        if threshold is not None:  # engine/compaction.py: summarize the older part first
-            compaction = await auto_compact(provider, request, self.sealer, threshold=threshold,
-                                            first_new=context.history_length)
-        request = await fit_context_window(provider, request, body.get("truncation"))
+        if compacting:  # the whole context becomes one compaction item: no answer, no tools
+            hosted = HostedTools([], 0)
+        else:
+            if threshold is not None:  # engine/compaction.py: summarize the older part first
+                compaction = await auto_compact(provider, request, self.sealer,
+                                                threshold=threshold,
+                                                first_new=context.history_length)
+            request = await fit_context_window(provider, request, body.get("truncation"))
+            hosted = HostedTools.from_request(body, self.services)
         response = initial_response(body, model=body["model"])
         include = frozenset(body.get("include") or ())
-        hosted = HostedTools.from_request(body, self.services)
         run = ResponseRun(self, provider, request, response, context, hosted,
-                          include_logprobs=LOGPROBS in include)
+                          include_logprobs=LOGPROBS in include, compacting=compacting)
         try:
             await run.begin(compaction)
         except BaseException:
@@ -108,8 +120,9 @@ class Engine:
 class ResponseRun:
     def __init__(self, engine: Engine, provider: Provider, request: ModelRequest,
                  response: JSONDict, context: ConversationContext, hosted: HostedTools, *,
-                 include_logprobs: bool) -> None:
+                 include_logprobs: bool, compacting: bool = False) -> None:
         self._engine = engine
+        self._compacting = compacting
         self._provider = provider
         self._request = request
         self._client_tools = request.tools
@@ -139,8 +152,8 @@ class ResponseRun:
             sink = BuilderSink(builder, self._opening.extend)
             self._approved_calls = await self._hosted.prepare(self._context.items, sink)
             self._request = self._next_request(first=True)
-        if not self._approved_calls:  # else the model is called once they ran (`_turns`)
-            await self._open_upstream()
+        if not self._approved_calls and not self._compacting:
+            await self._open_upstream()  # else once the approved calls ran (`_turns`)
 
     async def _open_upstream(self) -> None:
         try:
@@ -165,7 +178,7 @@ class ResponseRun:
                 yield event
             self._opening = []
             try:
-                async for event in self._turns():
+                async for event in self._compact() if self._compacting else self._turns():
                     log.append(event)
                     yield event
                 closing = builder.finish()
@@ -220,6 +233,24 @@ class ResponseRun:
             calls, client_called = collector.calls, collector.client_called
             if not calls:
                 return
+
+    async def _compact(self) -> AsyncIterator[Event]:
+        """The output of a request ending in `compaction_trigger`: one `compaction` item whose
+        summary covers the whole context."""
+        builder = self._builder
+        item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": ""}
+        for event in [*builder.open_hosted(item),
+                      *builder.hosted_event("response.compaction.compacting")]:
+            yield event
+        request = self._request
+        summary, usage = await summarize(self._provider, request.model, request.input,
+                                         request.instructions)
+        covers = [str(i["id"]) for i in self._context.items if i.get("id") is not None]
+        for event in builder.close_hosted(
+                compaction_item(self._engine.sealer, summary, covers, item["id"])):
+            yield event
+        if usage is not None:
+            builder.feed(usage)
 
     def _next_request(self, *, first: bool) -> ModelRequest:
         """The model request with the hosted tools' functions offered; a `tool_choice` that
