@@ -57,6 +57,8 @@ async def build_context(store: Store, body: JSONDict,
         if items is None:
             raise conversation_not_found(conversation_id, param="conversation")
         history = items
+    if any(item["type"] == "item_reference" for item in input_items):
+        input_items = resolve_references(input_items, history)
     items = history + input_items if history else input_items
     check_tool_call_pairs(items, first_new=len(history))
     model_input = items
@@ -69,6 +71,25 @@ async def build_context(store: Store, body: JSONDict,
     return ConversationContext(input_items=input_items, model_input=model_input,
                                conversation_id=conversation_id,
                                history_length=len(earlier), items=items)
+
+
+def resolve_references(input_items: list[JSONDict], history: list[JSONDict]) -> list[JSONDict]:
+    """`item_reference`s replaced by the items they name: items of the stored chain or
+    conversation this request continues, or earlier items of its own input."""
+    known = {item["id"]: item for item in history if item.get("id")}
+    resolved: list[JSONDict] = []
+    for item in input_items:
+        if item["type"] == "item_reference":
+            found = known.get(item["id"])
+            if found is None:
+                raise InvalidRequestError(
+                    f"Item with id '{item['id']}' not found. Items are not persisted when "
+                    "`store` is set to false. Try again with `store` set to true, or remove "
+                    "this item from your input.", param="input")
+            item = found
+        known[item["id"]] = item
+        resolved.append(item)
+    return resolved
 
 
 def conversation_id_of(body: JSONDict) -> str | None:
