@@ -152,8 +152,11 @@ def engine_capabilities(config: ProviderConfig) -> dict[str, bool]:
     if config.kind == "llama.cpp" or config.engine == "llama.cpp":
         # llama.cpp's server ignores a named tool_choice and renders tools even for "none".
         # Its server root also serves `/apply-template` and `/tokenize` (exact token counts).
+        # Reasoning goes back and effort goes in through the chat template.
         return {"named_tool_choice": False, "tool_choice_none_drops_tools": True,
-                "tokenize_endpoint": True}
+                "tokenize_endpoint": True, "reasoning_input": True, "effort_in_template": True}
+    if config.engine == "deepseek":
+        return {"reasoning_input": True}
     return {}
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from responsa.engine.builder import Event, ResponseBuilder
+from responsa.engine.builder import Event, ResponseBuilder, Seal
 from responsa.engine.compaction import (
     auto_compact,
     compact_threshold,
@@ -27,6 +28,7 @@ from responsa.engine.compaction import (
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
 from responsa.engine.prompts import apply_prompt
+from responsa.engine.reasoning_items import seal_reasoning
 from responsa.engine.snapshot import LOGPROBS, initial_response
 from responsa.engine.tool_loop import BuilderSink, HostedCallCollector, HostedTools, is_hosted_type
 from responsa.engine.truncation import fit_context_window
@@ -65,7 +67,7 @@ class Engine:
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
-        context = await build_context(self.store, body, self.sealer)
+        context = await build_context(self.store, body, self.sealer, provider=provider.name)
         request = _model_request(body, upstream_model, context)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
@@ -79,8 +81,10 @@ class Engine:
             hosted = HostedTools.from_request(body, self.services)
         response = initial_response(body, model=body["model"])
         include = frozenset(body.get("include") or ())
+        seal = (functools.partial(seal_reasoning, self.sealer, provider.name)
+                if ENCRYPTED_REASONING in include else None)
         run = ResponseRun(self, provider, request, response, context, hosted,
-                          include_logprobs=LOGPROBS in include, compacting=compacting)
+                          include_logprobs=LOGPROBS in include, compacting=compacting, seal=seal)
         try:
             await run.begin(compaction)
         except BaseException:
@@ -120,7 +124,8 @@ class Engine:
 class ResponseRun:
     def __init__(self, engine: Engine, provider: Provider, request: ModelRequest,
                  response: JSONDict, context: ConversationContext, hosted: HostedTools, *,
-                 include_logprobs: bool, compacting: bool = False) -> None:
+                 include_logprobs: bool, compacting: bool = False, seal: Seal | None = None,
+                 ) -> None:
         self._engine = engine
         self._compacting = compacting
         self._provider = provider
@@ -128,7 +133,7 @@ class ResponseRun:
         self._client_tools = request.tools
         self._context = context
         self._hosted = hosted
-        self._builder = ResponseBuilder(response, include_logprobs=include_logprobs)
+        self._builder = ResponseBuilder(response, include_logprobs=include_logprobs, seal=seal)
         self._exit_stack = contextlib.AsyncExitStack()  # the current model call's stream
         self._deltas: AsyncIterator[Delta] | None = None
         self._open_error: UpstreamError | None = None
@@ -289,6 +294,7 @@ class ResponseRun:
             await asyncio.shield(save)
 
 
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
 _EXTENDS_CONVERSATION = frozenset({"completed", "incomplete"})
 # What the model said in a turn that also called hosted tools: it reads it again next turn.
 _MODEL_SPOKEN = frozenset({"message", "reasoning"})
@@ -341,6 +347,7 @@ def _model_request(
         max_output_tokens=body.get("max_output_tokens"),
         top_logprobs=body.get("top_logprobs"),
         logprobs=LOGPROBS in include,
+        encrypted_reasoning=ENCRYPTED_REASONING in include,
         text_format=text.get("format"),
         reasoning=body.get("reasoning"),
         user=body.get("user"),
