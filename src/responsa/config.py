@@ -12,6 +12,8 @@
     api_key_env = "OLLAMA_API_KEY"               # or api_key = "…"
     headers = { "X-Team" = "agents" }
     timeout = 600                                # seconds without a byte from the upstream
+    max_retries = 2                              # on connection errors, 429 and 5xx (0: none)
+    retry_backoff = 0.5                          # seconds before the first retry, then doubled
     context_window = 32768
     capabilities = { named_tool_choice = false }
 
@@ -53,6 +55,9 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 600.0
     connect_timeout: float = 10.0
+    # Retries before the first byte of an answer (providers/http_upstream.py).
+    max_retries: int = 2
+    retry_backoff: float = 0.5
     context_window: int | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     # llama.cpp only
