@@ -65,7 +65,9 @@ def build_chat_body(request: ModelRequest, capabilities: Capabilities) -> JSONDi
         body["logprobs"] = True
         body["top_logprobs"] = request.top_logprobs or 0
     response_format = _response_format(request.text_format)
-    if response_format is not None:
+    # A forced tool call says no text: the format cannot apply to this turn, and an engine
+    # that constrains output by grammar (llama.cpp) would let the format win over the call.
+    if response_format is not None and body.get("tool_choice") in (None, "auto", "none"):
         body["response_format"] = response_format
     if request.user is not None:
         body["user"] = request.user
