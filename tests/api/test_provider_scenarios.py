@@ -217,10 +217,17 @@ def _sent_back(response: dict[str, Any], question: str) -> list[dict[str, Any]]:
               for item in response["output"])]
 
 
-def _reasoning_turn(client: OpenAI, model: str, **extra: Any) -> dict[str, Any]:
+def _reasoning_turn(client: OpenAI, model: str, *, stream: bool = True,
+                    **extra: Any) -> dict[str, Any]:
     extra.setdefault("reasoning", {"effort": "low"})
-    events = streamed_events(client, model=model, input="Weather in Oslo?", store=False,
-                             include=ENCRYPTED, **extra)
+    request = {"model": model, "input": "Weather in Oslo?", "store": False,
+               "include": ENCRYPTED, **extra}
+    if not stream:
+        final: dict[str, Any] = client.responses.create(**request).model_dump(
+            mode="json", exclude_unset=True)
+        assert final["output"][0]["type"] == "reasoning"
+        return final
+    events = streamed_events(client, **request)
     final = events[-1]["response"]
     thought = final["output"][0]
     assert thought["type"] == "reasoning"
@@ -229,13 +236,15 @@ def _reasoning_turn(client: OpenAI, model: str, **extra: Any) -> dict[str, Any]:
     return final
 
 
-def test_anthropic_thinking_goes_back_signed(client: OpenAI, claude: ScriptedAnthropic) -> None:
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_anthropic_thinking_goes_back_signed(client: OpenAI, claude: ScriptedAnthropic,
+                                             stream: bool) -> None:
     model = claude.play(MessagesScript([
         message_start(), *thinking_block(0, "Let me ", "think.", signature="sig-A"),
         block_start(1, {"type": "redacted_thinking", "data": "opaque-R"}), block_stop(1),
         *tool_block(2, "toolu_9", "get_weather", '{"city": "Oslo"}'),
         *message_end("tool_use")]))
-    final = _reasoning_turn(client, model, tools=[WEATHER])
+    final = _reasoning_turn(client, model, stream=stream, tools=[WEATHER])
     thought = final["output"][0]
     assert thought["content"] == [{"type": "reasoning_text", "text": "Let me think."}]
     assert "sig-A" not in thought["encrypted_content"]  # sealed, not merely encoded
@@ -252,12 +261,14 @@ def test_anthropic_thinking_goes_back_signed(client: OpenAI, claude: ScriptedAnt
         {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "Oslo"}}]
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
 def test_native_upstream_gets_its_own_encrypted_content_back(
-        client: OpenAI, native: ScriptedResponses) -> None:
+        client: OpenAI, native: ScriptedResponses, stream: bool) -> None:
     events, item = reasoning(0, "Check ", "the map.", summary=True)
     item["encrypted_content"] = "upstream-blob"  # the `.done` event carries the same item
     model = native.play(script((events, item), native_message(1, "Cold.")))
-    final = _reasoning_turn(client, model, reasoning={"effort": "low", "summary": "auto"})
+    final = _reasoning_turn(client, model, stream=stream,
+                            reasoning={"effort": "low", "summary": "auto"})
     assert native.last_request(model)["include"] == ENCRYPTED
     thought = final["output"][0]
     assert thought["summary"] == [{"type": "summary_text", "text": "Check the map."}]
@@ -325,3 +336,26 @@ def test_a_blob_this_server_did_not_seal_is_refused(client: OpenAI, scripted: Sc
     assert error.code == "invalid_encrypted_content"  # type: ignore[attr-defined]
     assert error.param == "input[1].encrypted_content"  # type: ignore[attr-defined]
     assert "could not be verified" in error.message
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_native_annotations_and_refusals_are_relayed(client: OpenAI, native: ScriptedResponses,
+                                                     stream: bool) -> None:
+    citation = {"type": "url_citation", "url": "https://example.com/", "title": "Example",
+                "start_index": 0, "end_index": 7}
+    events, item = native_message(0, "Example", " says hi.")
+    item["content"][0]["annotations"] = [citation]
+    events.insert(-3, {"type": "response.output_text.annotation.added", "item_id": item["id"],
+                       "output_index": 0, "content_index": 0, "annotation_index": 0,
+                       "annotation": citation})
+    model = native.play(script((events, item), native_message(1, "No.", refusal=True)))
+    if stream:
+        streamed = streamed_events(client, model=model, input="Cite")
+        added = [e for e in streamed if e["type"] == "response.output_text.annotation.added"]
+        assert [e["annotation"] for e in added] == [citation]
+        final = streamed[-1]["response"]
+    else:
+        final = client.responses.create(model=model, input="Cite").model_dump(mode="json")
+    text, refusal = final["output"][0]["content"]
+    assert text["annotations"] == [citation] and text["text"] == "Example says hi."
+    assert refusal == {"type": "refusal", "refusal": "No."}

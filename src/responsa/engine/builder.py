@@ -18,6 +18,7 @@ from typing import Any
 from responsa.errors import ResponsaError, UpstreamProtocolError
 from responsa.ids import new_id
 from responsa.providers.deltas import (
+    AnnotationDelta,
     Delta,
     Finish,
     ReasoningDelta,
@@ -41,6 +42,7 @@ class _OpenItem:
     """The item currently being streamed, with its open content part (if any)."""
 
     __slots__ = (
+        "annotations",
         "chunks",
         "item",
         "logprobs",
@@ -62,6 +64,7 @@ class _OpenItem:
         self.part_kind = ""
         self.chunks: list[str] = []
         self.logprobs: list[JSONDict] = []
+        self.annotations: list[JSONDict] = []
         self.state: JSONDict = {}  # a reasoning item's ReasoningState, merged
         self.summary_key: int | None = None  # the upstream's index of the open summary part
 
@@ -101,6 +104,8 @@ class ResponseBuilder:
             return self._content_delta("output_text", delta.text, delta.logprobs)
         if isinstance(delta, ToolCallDelta):
             return self._tool_call_delta(delta)
+        if isinstance(delta, AnnotationDelta):
+            return self._annotation(delta.annotation)
         if isinstance(delta, ReasoningDelta):
             return self._reasoning_delta(delta.text)
         if isinstance(delta, ReasoningSummaryDelta):
@@ -200,8 +205,10 @@ class ResponseBuilder:
 
     # -- items ---------------------------------------------------------------------------------
 
-    def _content_delta(self, kind: str, text: str, logprobs: list[JSONDict] | None) -> list[Event]:
-        if not text and not logprobs:
+    def _content_delta(self, kind: str, text: str, logprobs: list[JSONDict] | None, *,
+                       force: bool = False) -> list[Event]:
+        """Text into the open part of `kind`; `force` opens the part even with no text."""
+        if not text and not logprobs and not force:
             return []
         events: list[Event] = []
         current = self._open
@@ -215,6 +222,8 @@ class ResponseBuilder:
         if current.part_kind != kind:
             events += self._close_part(current)
             events.append(self._open_part(current, kind))
+        if not text and not logprobs:
+            return events
         current.chunks.append(text)
         base = {"item_id": current.item["id"], "output_index": current.output_index,
                 "content_index": current.part_index}
@@ -225,6 +234,22 @@ class ResponseBuilder:
                                       logprobs=entries))
         else:
             events.append(self._event("response.refusal.delta", **base, delta=text))
+        return events
+
+    def _annotation(self, annotation: JSONDict) -> list[Event]:
+        """An annotation on the output text part being streamed (one is opened if needed)."""
+        current = self._open
+        events: list[Event] = []
+        if current is None or current.part_kind != "output_text":
+            events += self._content_delta("output_text", "", None, force=True)
+            current = self._open
+            assert current is not None
+        current.annotations.append(annotation)
+        events.append(self._event("response.output_text.annotation.added",
+                                  item_id=current.item["id"], output_index=current.output_index,
+                                  content_index=current.part_index,
+                                  annotation_index=len(current.annotations) - 1,
+                                  annotation=annotation))
         return events
 
     def _reasoning_item(self) -> tuple[_OpenItem, list[Event]]:
@@ -339,6 +364,7 @@ class ResponseBuilder:
         current.part_kind = kind
         current.chunks = []
         current.logprobs = []
+        current.annotations = []
         if kind == "summary_text":  # numbered apart from content parts, by `summary_index`
             current.part = {"type": "summary_text", "text": ""}
             return self._event("response.reasoning_summary_part.added",
@@ -372,6 +398,7 @@ class ResponseBuilder:
         events: list[Event] = []
         if kind == "output_text":
             part["text"] = text
+            part["annotations"] = current.annotations
             part["logprobs"] = current.logprobs
             events.append(self._event("response.output_text.done", **base, text=text,
                                       logprobs=current.logprobs))

@@ -20,6 +20,14 @@ class TextDelta:
 
 
 @dataclass(slots=True)
+class AnnotationDelta:
+    """An annotation (url_citation, file_citation …) on the output text being streamed, as the
+    upstream gave it (native Responses upstreams)."""
+
+    annotation: dict[str, Any]
+
+
+@dataclass(slots=True)
 class RefusalDelta:
     text: str
 
@@ -79,5 +87,5 @@ class Finish:
     reason: FinishReason
 
 
-Delta = (TextDelta | RefusalDelta | ReasoningDelta | ReasoningSummaryDelta | ReasoningState
-         | ToolCallDelta | Usage | Finish)
+Delta = (TextDelta | AnnotationDelta | RefusalDelta | ReasoningDelta | ReasoningSummaryDelta
+         | ReasoningState | ToolCallDelta | Usage | Finish)

@@ -34,8 +34,10 @@ reasoning state (sealed into responsa's own); a `function_call` item → a tool 
 `output_item.done` when none were streamed). `response.completed` / `response.incomplete` end
 the stream: `max_output_tokens` → length, `content_filter` → content_filter, any function call
 → tool_calls, else stop; their `usage` (with cached and reasoning details) → usage.
+`response.output_text.annotation.added` → the annotation, as sent (citations of an upstream's
+own web or file search reach the client).
 `response.failed` and `error` become protocol errors naming the provider. Other events
-(lifecycle, `*.done`, `content_part.*`, annotations, events added later) carry nothing new.
+(lifecycle, `*.done`, `content_part.*`, events added later) carry nothing new.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from responsa.errors import UpstreamProtocolError
 from responsa.providers.base import ModelRequest
 from responsa.providers.deltas import (
     REASONING_STATE_KEY,
+    AnnotationDelta,
     Delta,
     Finish,
     FinishReason,
@@ -150,6 +153,9 @@ def _decode_response(provider: str, response: JSONDict) -> list[Delta]:
             for part in item.get("content") or ():
                 if part["type"] == "output_text" and (part.get("text") or part.get("logprobs")):
                     deltas.append(TextDelta(part["text"], _logprobs(part.get("logprobs"))))
+                if part["type"] == "output_text":
+                    deltas += [AnnotationDelta(annotation)
+                               for annotation in part.get("annotations") or ()]
                 elif part["type"] == "refusal" and part.get("refusal"):
                     deltas.append(RefusalDelta(part["refusal"]))
         elif kind == "reasoning":
@@ -221,6 +227,8 @@ class EventDecoder:
         if kind == "response.output_text.delta":
             logprobs = _logprobs(event.get("logprobs"))
             return [TextDelta(event["delta"], logprobs)] if event["delta"] or logprobs else []
+        if kind == "response.output_text.annotation.added":
+            return [AnnotationDelta(event["annotation"])]
         if kind == "response.refusal.delta":
             return [RefusalDelta(event["delta"])] if event["delta"] else []
         if kind in _REASONING_DELTAS:
@@ -268,7 +276,7 @@ class EventDecoder:
         if kind == "error":
             raise UpstreamProtocolError(self.provider,
                                         f"error in stream: {_error_text(event)}")
-        return []  # lifecycle, *.done, content parts, annotations, and later event types
+        return []  # lifecycle, *.done, content parts, and later event types
 
     def _tool(self, item_id: str | None, output_index: int | None) -> int:
         for key in (item_id, output_index):
