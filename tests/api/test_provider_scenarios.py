@@ -359,3 +359,15 @@ def test_native_annotations_and_refusals_are_relayed(client: OpenAI, native: Scr
     text, refusal = final["output"][0]["content"]
     assert text["annotations"] == [citation] and text["text"] == "Example says hi."
     assert refusal == {"type": "refusal", "refusal": "No."}
+
+
+def test_models_name_their_provider_and_context_window(client: OpenAI, claude: ScriptedAnthropic,
+                                                       native: ScriptedResponses) -> None:
+    claude_model = claude.play(claude_text("x"))
+    native_model = native.play(native_text("x"))
+    listed = {model.id: model.model_dump() for model in client.models.list()}
+    assert listed[LLAMA_MODEL]["provider"] == "llama"
+    assert listed[LLAMA_MODEL]["context_window"] == 8192
+    assert listed[claude_model]["provider"] == listed[claude_model]["owned_by"] == "claude"
+    assert listed[native_model]["provider"] == "native"
+    assert client.models.retrieve(claude_model).model_dump()["provider"] == "claude"

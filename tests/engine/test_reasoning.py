@@ -217,3 +217,13 @@ def test_retry_after_forms() -> None:
     assert wait is not None and 25 < wait <= 30
     assert _retry_after({"Retry-After": "soon"}) is None
     assert _retry_after({}) is None
+
+
+def test_hosted_tool_turns_give_the_provider_its_reasoning_state_back() -> None:
+    thinking = {"type": "thinking", "thinking": "Hm", "signature": "s"}
+    builder, _ = run([ReasoningDelta("Hm"), ReasoningState(blocks=[thinking]), TextDelta("ok"),
+                      Finish("stop")])
+    thought, answer = builder.for_provider(builder.response["output"])
+    assert thought[REASONING_STATE_KEY] == {"blocks": [thinking]}
+    assert REASONING_STATE_KEY not in builder.response["output"][0]  # never shown to clients
+    assert answer == builder.response["output"][1]

@@ -18,6 +18,7 @@ from typing import Any
 from responsa.errors import ResponsaError, UpstreamProtocolError
 from responsa.ids import new_id
 from responsa.providers.deltas import (
+    REASONING_STATE_KEY,
     AnnotationDelta,
     Delta,
     Finish,
@@ -86,6 +87,7 @@ class ResponseBuilder:
         self._finish: str | None = None
         self._tool_call_ids: dict[int, str] = {}
         self._closed_tool_indexes: set[int] = set()
+        self._reasoning_states: dict[str, JSONDict] = {}  # item id → its ReasoningState
         self.terminal = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -143,6 +145,13 @@ class ResponseBuilder:
                                    else _add_usage(self._earlier_usage, self._usage))
             self._usage = None
         return events
+
+    def for_provider(self, items: list[JSONDict]) -> list[JSONDict]:
+        """Output items as the provider that made them reads them again within this response
+        (a turn after hosted tools ran): reasoning items with their provider state (Anthropic
+        wants its signed thinking back before the tool results)."""
+        return [{**item, REASONING_STATE_KEY: self._reasoning_states[item["id"]]}
+                if item.get("id") in self._reasoning_states else item for item in items]
 
     # -- hosted tool items (tools/base.py OutputSink) ----------------------------------------
 
@@ -353,6 +362,8 @@ class ResponseBuilder:
                                       arguments=arguments, name=item["name"]))
         else:
             events += self._close_part(current)
+        if kind == "reasoning" and current.state:
+            self._reasoning_states[item["id"]] = current.state
         if kind == "reasoning" and self._seal is not None:
             item["encrypted_content"] = self._seal(item, current.state)
         item["status"] = status

@@ -218,8 +218,8 @@ class ResponseRun:
                     return
                 for event in builder.next_turn():
                     yield event
-                said = [item for item in builder.response["output"][spoken:]
-                        if item["type"] in _MODEL_SPOKEN]
+                said = builder.for_provider([item for item in builder.response["output"][spoken:]
+                                             if item["type"] in _MODEL_SPOKEN])
                 model_items = [item for result in results for item in result.model_items()]
                 self._request = dataclasses.replace(
                     self._next_request(first=False),
