@@ -14,7 +14,11 @@ from cryptography.fernet import Fernet
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.reasoning_items import expand_reasoning, seal_reasoning
 from responsa.errors import InvalidRequestError
-from responsa.providers.anthropic_translation import decode_message, to_anthropic_messages
+from responsa.providers.anthropic_translation import (
+    build_messages_body,
+    decode_message,
+    to_anthropic_messages,
+)
 from responsa.providers.base import Capabilities, ModelRequest
 from responsa.providers.chat_translation import build_chat_body
 from responsa.providers.deltas import (
@@ -227,3 +231,18 @@ def test_hosted_tool_turns_give_the_provider_its_reasoning_state_back() -> None:
     assert thought[REASONING_STATE_KEY] == {"blocks": [thinking]}
     assert REASONING_STATE_KEY not in builder.response["output"][0]  # never shown to clients
     assert answer == builder.response["output"][1]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_anthropic_tool_results_after_unsigned_thinking_go_without_thinking(
+        signed: bool) -> None:
+    blocks = [{"type": "thinking", "thinking": "T", "signature": "sig"}]
+    thought = {**THOUGHT, REASONING_STATE_KEY: {"blocks": blocks}} if signed else THOUGHT
+    body = build_messages_body(_request(
+        {"type": "message", "role": "user", "content": "q"}, thought, CALL,
+        {"type": "function_call_output", "call_id": "c1", "output": "r"},
+        reasoning={"effort": "low"}))
+    assert ("thinking" in body) is signed
+    fresh = build_messages_body(_request({"type": "message", "role": "user", "content": "q"},
+                                         reasoning={"effort": "low"}))
+    assert fresh["thinking"] == {"type": "enabled", "budget_tokens": 1024}

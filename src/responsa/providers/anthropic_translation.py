@@ -13,8 +13,11 @@ Request mapping (documented in the README):
 - `reasoning` items go back as the `thinking` (with `signature`) and `redacted_thinking`
   blocks they were made of, leading their assistant turn, when the item carries them: a sealed
   `encrypted_content` this provider produced (`include: ["reasoning.encrypted_content"]`,
-  engine/reasoning_items.py). Any other reasoning item is skipped: Messages takes a thinking
-  block only with its signature.
+  engine/reasoning_items.py), or within one response's hosted-tool turns. Any other reasoning
+  item is skipped: Messages takes a thinking block only with its signature. With thinking on,
+  Messages also insists that an assistant turn answered by tool results starts with its
+  thinking; when that thinking cannot be restored (a stored chain continued without the
+  include), the call goes without extended thinking rather than fail.
 - `max_tokens` is required by Messages: `max_output_tokens`, else the provider's default
   (plus the thinking budget, so a default answer still has room after thinking).
 - `reasoning.effort` turns on extended thinking with a budget: minimal/low 1024, medium 4096,
@@ -85,7 +88,7 @@ def build_messages_body(request: ModelRequest, *,
     body: JSONDict = {"model": request.model, "messages": messages}
     if system:
         body["system"] = system
-    budget = _thinking_budget(request)
+    budget = _thinking_budget(request) if _thinking_restorable(messages) else None
     if request.max_output_tokens is not None:
         body["max_tokens"] = request.max_output_tokens
         if budget is not None:
@@ -137,6 +140,16 @@ def _thinking_budget(request: ModelRequest) -> int | None:
         raise InvalidRequestError(f"reasoning.effort '{effort}' is not supported.",
                                   param="reasoning.effort", code="unsupported_value")
     return budget
+
+
+def _thinking_restorable(messages: list[JSONDict]) -> bool:
+    """False when the turn being continued is tool use whose thinking is missing (see above)."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return True
+    answered = any(block["type"] == "tool_result" for block in messages[-1]["content"])
+    turn = messages[-2]["content"]
+    return (not answered or turn[0]["type"] in ("thinking", "redacted_thinking")
+            or not any(block["type"] == "tool_use" for block in turn))
 
 
 # -- messages ----------------------------------------------------------------------------------
