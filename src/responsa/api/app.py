@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, prompts, responses
+from responsa.api import conversations, models, prompts, responses, websocket
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes, *prompts.routes],
+                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -53,8 +53,11 @@ class Engine:
         # Saves that must finish even when the request that started them is cancelled.
         self._pending_saves: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: JSONDict) -> ResponseRun:
+    async def create(self, body: JSONDict, *,
+                     local: Mapping[str, list[JSONDict]] | None = None) -> ResponseRun:
         """Check references, open the upstream and return the run, ready to stream.
+
+        `local` holds histories that continue without the store (engine/context.py).
 
         Raises `ResponsaError` for anything that should be an HTTP error: nothing is stored and
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
@@ -65,7 +68,7 @@ class Engine:
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
-        context = await build_context(self.store, body, self.sealer)
+        context = await build_context(self.store, body, self.sealer, local=local)
         request = _model_request(body, upstream_model, context)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
@@ -139,6 +142,10 @@ class ResponseRun:
     @property
     def response(self) -> JSONDict:
         return self._builder.response
+
+    @property
+    def context(self) -> ConversationContext:
+        return self._context
 
     async def begin(self, compaction: JSONDict | None) -> None:
         """Everything before the first token: the opening events, the hosted tools' own
