@@ -26,6 +26,8 @@ RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`n
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -61,6 +63,21 @@ class ProviderConfig:
     threads: int = 1
 
 
+WEBHOOK_EVENTS = ("response.completed", "response.failed", "response.cancelled",
+                  "response.incomplete")
+
+
+@dataclass(slots=True)
+class WebhookConfig:
+    url: str
+    secret: str  # `whsec_` + base64 of the signing key, as OpenAI's dashboard issues them
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+    max_attempts: int = 8
+    backoff_seconds: float = 1.0  # before the first retry, doubled after each failure
+    max_backoff_seconds: float = 300.0
+    timeout: float = 10.0  # per attempt: a receiver should acknowledge at once
+
+
 @dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -74,6 +91,7 @@ class Settings:
     websocket_max_age_seconds: float = 3600.0  # WebSocket mode: OpenAI's 60-minute limit
     # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
     secret_key: str | None = None
+    webhooks: list[WebhookConfig] = field(default_factory=list)
 
 
 def load_settings(
@@ -127,6 +145,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.websocket_max_age_seconds = float(data["websocket_max_age_seconds"])
     for name, table in (data.get("providers") or {}).items():
         settings.providers[name] = _provider_from_table(name, table, environ)
+    if "webhooks" in data:
+        settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
 
 
 def _provider_from_table(
@@ -188,3 +208,57 @@ def _add_quick_provider(settings: Settings, spec: str) -> None:
 def _check_name(name: str) -> None:
     if not name or "/" in name:
         raise ConfigError(f"invalid provider name '{name}': it must be non-empty and have no '/'")
+
+
+def webhooks_from_tables(tables: Any, environ: Mapping[str, str]) -> list[WebhookConfig]:
+    """The `[[webhooks]]` array of tables, each checked so a bad endpoint fails at startup
+    rather than at the first notice."""
+    if not isinstance(tables, list):
+        raise ConfigError("webhooks: expected an array of tables ([[webhooks]])")
+    return [_webhook_from_table(index, table, environ) for index, table in enumerate(tables)]
+
+
+def _webhook_from_table(index: int, table: Any, environ: Mapping[str, str]) -> WebhookConfig:
+    where = f"webhooks[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    known = {f.name for f in fields(WebhookConfig)} | {"secret_env"}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
+    values = dict(table)
+    secret_env = values.pop("secret_env", None)
+    if secret_env:
+        values["secret"] = environ.get(secret_env)
+    url, secret = values.get("url"), values.get("secret")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.url: expected an http:// or https:// URL")
+    if not isinstance(secret, str) or not secret:
+        missing = f"environment variable {secret_env} is not set" if secret_env else "missing"
+        raise ConfigError(f"{where}.secret: {missing}")
+    _check_webhook_secret(where, secret)
+    events = values.pop("events", WEBHOOK_EVENTS)
+    if not isinstance(events, list | tuple) or not events:
+        raise ConfigError(f"{where}.events: expected a non-empty list of event types")
+    for event in events:
+        if event not in WEBHOOK_EVENTS:
+            raise ConfigError(f"{where}.events: unknown event type {event!r}; known: "
+                              f"{', '.join(WEBHOOK_EVENTS)}")
+    for name, kind in (("max_attempts", int), ("backoff_seconds", int | float),
+                       ("max_backoff_seconds", int | float), ("timeout", int | float)):
+        value = values.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise ConfigError(f"{where}.{name}: expected a positive number")
+    config = WebhookConfig(**values, events=tuple(events))
+    return config
+
+
+def _check_webhook_secret(where: str, secret: str) -> None:
+    if not secret.startswith("whsec_"):
+        raise ConfigError(f"{where}.secret: expected a 'whsec_' secret")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        key = b""
+    if not key:
+        raise ConfigError(f"{where}.secret: expected base64 after 'whsec_'")

@@ -24,6 +24,7 @@ from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
+from responsa.webhooks import WebhookNotifier
 
 
 async def health(request: Request) -> Response:
@@ -49,12 +50,17 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
                         ToolServices(settings=settings, store=store))
+        # Background runs announce their end through `app.state.webhooks.notify(response)`.
+        webhooks = WebhookNotifier(settings.webhooks)
+        await webhooks.start()
         app.state.settings = settings
         app.state.engine = engine
+        app.state.webhooks = webhooks
         try:
             yield
         finally:
             await engine.drain()
+            await webhooks.aclose()
             await providers.aclose()
             await store.close()
 
