@@ -109,10 +109,12 @@ async def test_a_finished_background_response_is_announced_signed(receiver: Rece
         unwrap(body.replace(b"completed", b"cancelled"), headers)
 
 
-async def test_each_final_status_has_its_event_and_others_none(receiver: Receiver) -> None:
+async def test_each_final_status_has_its_event_and_nothing_else_is_announced(
+        receiver: Receiver) -> None:
     notifier = await started(endpoint(receiver.url))
     for status in ("in_progress", "queued", "failed", "cancelled", "incomplete"):
         await notifier.notify(response(status))
+    await notifier.notify({**response(), "background": False})
     await receiver.wait_for(3)
     await notifier.aclose()
     kinds = sorted(unwrap(body, headers).type for headers, body, _ in receiver.deliveries)

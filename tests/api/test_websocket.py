@@ -16,6 +16,7 @@ from openai import OpenAI
 from openai.resources.responses.responses import ResponsesConnection
 from openai.types.responses.responses_server_event import ResponseWsError
 
+from responsa.api.websocket import LocalHistory
 from tests.conformance.test_open_responses_spec import assert_conforms, assert_event_conforms
 from tests.conftest import LLAMA_MODEL, config_text
 from tests.support.grammar import TERMINAL, assert_valid_stream
@@ -64,8 +65,12 @@ def connection(client: OpenAI) -> Iterator[ResponsesConnection]:
         yield connection
 
 
-def test_turns_continue_on_one_socket_with_the_llama_engine(
-        connection: ResponsesConnection, client: OpenAI) -> None:
+def test_turns_continue_on_one_socket_with_the_llama_engine(client_any_db: OpenAI) -> None:
+    with client_any_db.responses.connect() as connection:
+        _stored_turns(connection, client_any_db)
+
+
+def _stored_turns(connection: ResponsesConnection, client: OpenAI) -> None:
     first = turn(connection, model=LLAMA_MODEL, input="Say hello.", max_output_tokens=16)
     done = first[-1]["response"]
     assert done["status"] in ("completed", "incomplete") and done["output"]
@@ -225,3 +230,21 @@ def test_a_plain_get_is_still_not_a_route(server: RunningResponsa) -> None:
     reply = httpx.get(f"{server.base_url}/responses")
     assert reply.status_code == 405
 
+
+
+def test_the_connection_cache_is_bounded_and_hands_out_copies() -> None:
+    history = LocalHistory(capacity=2, max_bytes=10_000)
+    for name in ("a", "b", "c"):
+        history.keep(name, [{"type": "message", "content": name}])
+    assert list(history) == ["b", "c"]  # the oldest went first
+    history["b"][0]["content"] = "changed"  # a lookup's items are the caller's own
+    assert history["b"] == [{"type": "message", "content": "b"}]
+    history.keep("d", [{"content": "x" * 6_000}])  # "b" was just used: "c" goes
+    assert list(history) == ["b", "d"]
+    history.keep("e", [{"content": "y" * 6_000}])  # over the size budget: only "e" fits
+    assert list(history) == ["e"]
+    history.keep("f", [{"content": "z" * 20_000}])  # the newest always stays
+    assert list(history) == ["f"]
+    history.evict("f")
+    history.evict("never-kept")
+    assert len(history) == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 16  # creates waiting behind the running one
 CACHED_RESPONSES = 32  # connection-local histories kept for `previous_response_id`
+CACHED_BYTES = 64 * 1024 * 1024  # … and their size, as JSON
 # HTTP transport fields the spec forbids in `response.create`, and what to say about each.
 _TRANSPORT_FIELDS = {
     "stream": "responses are always streamed over a WebSocket",
@@ -49,26 +51,44 @@ _CONTINUABLE = frozenset({"completed", "incomplete"})
 _POLICY_CLOSE = 1008
 
 
-class LocalHistory:
+class LocalHistory(Mapping[str, list[JSONDict]]):
     """The histories (every item up to and including the output) of this connection's
-    responses that the store cannot continue, newest last, at most `capacity` of them."""
+    responses that the store cannot continue. Kept as JSON, so each lookup gets fresh items as
+    from the store; bounded by count and by size, the least recently used going first (the
+    newest always stays)."""
 
-    def __init__(self, capacity: int = CACHED_RESPONSES) -> None:
-        self.entries: OrderedDict[str, list[JSONDict]] = OrderedDict()
+    def __init__(self, capacity: int = CACHED_RESPONSES,
+                 max_bytes: int = CACHED_BYTES) -> None:
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._size = 0
 
-    def __contains__(self, response_id: object) -> bool:
-        return response_id in self.entries
+    def __getitem__(self, response_id: str) -> list[JSONDict]:
+        self._entries.move_to_end(response_id)
+        items: list[JSONDict] = orjson.loads(self._entries[response_id])
+        return items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def keep(self, response_id: str, items: list[JSONDict]) -> None:
-        self.entries[response_id] = items
-        self.entries.move_to_end(response_id)
-        while len(self.entries) > self._capacity:
-            self.entries.popitem(last=False)
+        self.evict(response_id)
+        data = orjson.dumps(items)
+        self._entries[response_id] = data
+        self._size += len(data)
+        while len(self._entries) > 1 and (len(self._entries) > self._capacity
+                                          or self._size > self._max_bytes):
+            _, dropped = self._entries.popitem(last=False)
+            self._size -= len(dropped)
 
     def evict(self, response_id: str | None) -> None:
-        if response_id is not None:
-            self.entries.pop(response_id, None)
+        dropped = self._entries.pop(response_id, None) if response_id is not None else None
+        if dropped is not None:
+            self._size -= len(dropped)
 
 
 def parse_client_event(text: str | bytes) -> JSONDict:
@@ -166,7 +186,7 @@ class ResponsesSocket:
             body = parse_client_event(data)
             previous_id = body.get("previous_response_id")
             from_history = previous_id in self._history
-            run = await self._engine.create(body, local=self._history.entries)
+            run = await self._engine.create(body, local=self._history)
         except ResponsaError as exc:
             self._history.evict(previous_id)  # a failed continuation evicts what it named
             await self._send(error_event(exc))

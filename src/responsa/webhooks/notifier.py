@@ -37,9 +37,10 @@ USER_AGENT = f"responsa/{__version__} (webhooks)"
 
 
 def notice(response: dict[str, Any]) -> dict[str, Any] | None:
-    """The event announcing `response`'s end, or None while it has not ended."""
+    """The event announcing a background `response`'s end, or None while it has not ended
+    (and for a foreground response, whose client already has the answer)."""
     kind = EVENT_TYPES.get(response.get("status") or "")
-    if kind is None:
+    if kind is None or not response.get("background"):
         return None
     ended_at = response.get("completed_at") or int(time.time())
     return {"id": new_id("evt"), "object": "event", "type": kind, "created_at": ended_at,
