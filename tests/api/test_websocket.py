@@ -141,10 +141,15 @@ def test_errors_answer_the_message_and_keep_the_socket_open(
     assert streamed["error"]["param"] == "stream"
     background = error_of(connection, model=model, input="x", background=True)
     assert background["error"]["param"] == "background"
+    for unsupported in ({"stream_id": "lane-1"}, {"generate": False}):
+        error = error_of(connection, model=model, input="x", **unsupported)
+        assert error["error"]["param"] == next(iter(unsupported))
     unknown = error_of(connection, model=model, input="x", previous_response_id="resp_nope")
     assert unknown["error"]["code"] == "previous_response_not_found"
     connection.send_raw("{not json")
     assert receive(connection)["error"]["code"] == "invalid_json"
+    connection.send_raw("[]")
+    assert receive(connection)["error"]["code"] == "invalid_type"
     connection.send_raw(json.dumps({"type": "response.steer", "input": "x"}))
     steer = receive(connection)
     assert (steer["error"]["param"], steer["error"]["code"]) == ("type", "invalid_value")

@@ -42,11 +42,6 @@ _TRANSPORT_FIELDS = {
     "stream_options": "it only applies to HTTP streaming",
     "background": "background responses are not supported over a WebSocket",
 }
-# OpenAI's extensions of the event this server does not implement.
-_UNSUPPORTED_FIELDS = {
-    "stream_id": "Multiplexed WebSocket streams ('stream_id') are not supported.",
-    "generate": "Warm-up requests ('generate') are not supported.",
-}
 _CONTINUABLE = frozenset({"completed", "incomplete"})
 _POLICY_CLOSE = 1008
 
@@ -107,12 +102,16 @@ def parse_client_event(text: str | bytes) -> JSONDict:
             param="type", code="missing_required_parameter" if kind is None else "invalid_value")
     for name, why in _TRANSPORT_FIELDS.items():
         if name in event:
-            raise InvalidRequestError(f"The '{name}' parameter is not allowed in WebSocket mode: "
-                                   f"{why}.", param=name, code="unsupported_parameter")
-    for name, message in _UNSUPPORTED_FIELDS.items():
-        if name in event and not (name == "generate" and event[name] is True):
-            raise InvalidRequestError(message, param=name, code="unsupported_parameter")
-    event.pop("generate", None)
+            raise InvalidRequestError(
+                f"The '{name}' parameter is not allowed in WebSocket mode: {why}.",
+                param=name, code="unsupported_parameter")
+    # OpenAI's extensions of the event: lanes and warm-up requests are not implemented.
+    if "stream_id" in event:
+        raise InvalidRequestError("Multiplexed WebSocket streams ('stream_id') are not "
+                                  "supported.", param="stream_id", code="unsupported_parameter")
+    if event.pop("generate", True) is not True:
+        raise InvalidRequestError("Warm-up requests ('generate: false') are not supported.",
+                                  param="generate", code="unsupported_parameter")
     body = validate_create_request(event).canonical_body()
     body["stream"] = True  # the upstream call streams, as for an SSE request
     return body
