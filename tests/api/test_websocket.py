@@ -105,6 +105,24 @@ def test_store_false_chain_continues_from_the_connection_cache(
         assert error["error"]["param"] == "previous_response_id"
 
 
+def test_an_unstored_tool_round_trip_sends_only_the_tool_output(
+        connection: ResponsesConnection, scripted: ScriptedUpstream) -> None:
+    calls = scripted.play(Script([
+        chunk({"tool_calls": [{"index": 0, "id": "call_7", "type": "function",
+                               "function": {"name": "lookup", "arguments": '{"q":"x"}'}}]}),
+        chunk(finish="tool_calls")]))
+    tools = [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
+    first = turn(connection, model=calls, input="Look x up.", tools=tools, store=False)
+    assert first[-1]["response"]["output"][0]["call_id"] == "call_7"
+    answer = scripted.play(text_script("Found."))
+    turn(connection, model=answer, tools=tools, store=False,
+         previous_response_id=first[-1]["response"]["id"],
+         input=[{"type": "function_call_output", "call_id": "call_7", "output": "42"}])
+    sent = scripted.last_request(answer)["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+    assert sent[1]["tool_calls"][0]["id"] == sent[2]["tool_call_id"] == "call_7"
+
+
 def test_a_stored_response_chained_on_an_unstored_one_continues_on_the_socket(
         connection: ResponsesConnection, scripted: ScriptedUpstream) -> None:
     first = turn(connection, model=scripted.play(text_script("one")), input="a", store=False)
