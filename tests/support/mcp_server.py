@@ -4,16 +4,18 @@ SSE) on 127.0.0.1, uvicorn in a thread, recording the headers each request carri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
+import orjson
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 # What `lookup` knows: the tests ask for these keys by exact arguments.
 DIRECTORY = {"alice": "alice@example.com", "bob": "bob@example.com"}
@@ -48,6 +50,7 @@ class McpTestServer:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []  # headers of every HTTP request, in order
+        self.methods: list[str] = []  # JSON-RPC methods called, in order
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -73,8 +76,27 @@ class McpTestServer:
         if scope["type"] == "http":
             self.requests.append({key.decode().lower(): value.decode()
                                   for key, value in scope["headers"]})
+            receive = self._recording(receive)
         app = self._http if scope["path"].startswith("/mcp") else self._sse
         await app(scope, receive, send)
+
+    def _recording(self, receive: Receive) -> Receive:
+        """Notes the JSON-RPC method of every request body that passes."""
+        body = bytearray()
+
+        async def recording() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body") and body:
+                    with contextlib.suppress(ValueError):
+                        parsed = orjson.loads(bytes(body))
+                        for request in parsed if isinstance(parsed, list) else [parsed]:
+                            if isinstance(request, dict) and "method" in request:
+                                self.methods.append(request["method"])
+            return message
+
+        return recording
 
     def start(self) -> McpTestServer:
         sock = socket.socket()

@@ -102,7 +102,7 @@ class McpHostedTool:
         sink.open_item(dict(item))
         sink.item_event("response.mcp_list_tools.in_progress")
         try:
-            tools = [listed_tool(tool) for tool in await connection.list_tools(self._endpoint)]
+            listed = [listed_tool(tool) for tool in await connection.list_tools(self._endpoint)]
         except connection.McpFailure as failure:
             logger.info("MCP server %s: listing tools failed: %s", self.label, failure.message)
             item["error"] = f"Error retrieving tool list from MCP server: '{self.label}'. " \
@@ -110,7 +110,9 @@ class McpHostedTool:
             sink.item_event("response.mcp_list_tools.failed")
             sink.close_item(item)
             return []
-        item["tools"] = tools
+        # Like the real API, the list shows only what the request allows.
+        item["tools"] = tools = [tool for tool in listed
+                                 if is_allowed(self._spec.get("allowed_tools"), tool)]
         sink.item_event("response.mcp_list_tools.completed")
         sink.close_item(item)
         return tools
