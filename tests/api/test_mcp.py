@@ -62,10 +62,10 @@ def responsa(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
              mcp: McpTestServer) -> Iterator[RunningResponsa]:
     tmp = tmp_path_factory.mktemp(f"responsa-mcp-{request.param}")
     database = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
-    with mock.patch.dict(os.environ, {"MCP_TEST_CORP_TOKEN": TOKEN}):
-        with serving(tmp, config_text(llama, scripted, _deployment_config(mcp)),
-                     database=database) as running:
-            yield running
+    with (mock.patch.dict(os.environ, {"MCP_TEST_CORP_TOKEN": TOKEN}),
+          serving(tmp, config_text(llama, scripted, _deployment_config(mcp)),
+                  database=database) as running):
+        yield running
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ def test_approval_then_call_across_two_turns(client: OpenAI, mcp: McpTestServer,
     sent = scripted.last_request(answer)["messages"]
     assert any(m["role"] == "tool" and m["content"] == "alice@example.com" for m in sent)
     items = client.responses.input_items.list(final["id"]).data
-    assert [item.type for item in items][0] == "mcp_approval_response"
+    assert [item.type for item in items] == ["mcp_approval_response"]
 
 
 def test_denied_approval_is_told_to_the_model(client: OpenAI, mcp: McpTestServer,
