@@ -135,25 +135,33 @@ def test_lists_calls_and_answers_streaming(client: OpenAI, mcp: McpTestServer,
         "response.output_item.added", "response.mcp_call.in_progress",
         "response.mcp_call_arguments.delta", "response.mcp_call_arguments.done",
         "response.mcp_call.completed", "response.output_item.done"]
-    done = events[start + 2]
+    added, done = events[start - 1], events[start + 2]
+    assert added["item"] == {**call, "status": "in_progress", "output": None,
+                             "arguments": ""}
     assert done["arguments"] == call["arguments"] and done["item_id"] == call["id"]
     stored = _dump(client.responses.retrieve(final["id"]))
     assert stored["output"] == final["output"]
 
 
-def test_continuation_reuses_the_tool_list(client: OpenAI, mcp: McpTestServer) -> None:
+def test_continuation_reuses_the_tool_list(client: OpenAI, mcp: McpTestServer,
+                                           scripted: ScriptedUpstream) -> None:
     tools = [_server(mcp, allowed_tools=["add"], require_approval="never")]
     first = client.responses.create(model=LLAMA_MODEL, input="Add 2 and 3.", tools=tools,
                                     max_output_tokens=300)
     assert [item.type for item in first.output][:2] == ["mcp_list_tools", "mcp_call"]
-    listings = mcp.methods.count("tools/list")
-    second = client.responses.create(model=LLAMA_MODEL, input="Now add 4 and 5.", tools=tools,
-                                     previous_response_id=first.id, max_output_tokens=300)
-    assert second.status == "completed"
-    assert "mcp_list_tools" not in [item.type for item in second.output]
-    assert mcp.methods.count("tools/list") == listings  # offered from the stored list
-    calls = [item for item in second.output if item.type == "mcp_call"]
-    assert all(call.status == "completed" and call.name == "add" for call in calls)
+    call = first.output[1]
+    assert call.type == "mcp_call" and call.output is not None
+    seen = len(mcp.methods)
+    model = scripted.play(text_script("Done."))
+    second = client.responses.create(model=model, input="Thanks.", tools=tools,
+                                     previous_response_id=first.id)
+    assert [item.type for item in second.output] == ["message"]
+    assert mcp.methods[seen:] == []  # the functions came from the stored list
+    sent = scripted.last_request(model)
+    assert [tool["function"]["name"] for tool in sent["tools"]] == ["directory__add"]
+    # The stored call reads to the model as the function call it made and its result.
+    replayed = [m for m in sent["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in replayed] == [call.output]
 
 
 def test_sse_server(client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream,
@@ -216,6 +224,31 @@ def test_approval_then_call_across_two_turns(client: OpenAI, mcp: McpTestServer,
     assert any(m["role"] == "tool" and m["content"] == "alice@example.com" for m in sent)
     items = client.responses.input_items.list(final["id"]).data
     assert [item.type for item in items] == ["mcp_approval_response"]
+
+
+def test_approval_and_list_cache_in_a_conversation(client: OpenAI, mcp: McpTestServer,
+                                                   scripted: ScriptedUpstream) -> None:
+    tool = _server(mcp, require_approval="always")
+    conversation = client.conversations.create()
+    first = client.responses.create(
+        model=_calls_tool(scripted, "directory__add", {"a": 20, "b": 22}), input="Add.",
+        tools=[tool], conversation=conversation.id)
+    assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    second = client.responses.create(
+        model=scripted.play(text_script("42.")), tools=[tool], conversation=conversation.id,
+        input=[{"type": "mcp_approval_response", "approve": True,
+                "approval_request_id": first.output[1].id}])
+    assert [item.type for item in second.output] == ["mcp_call", "message"]
+    assert second.output[0].output == "42"
+    seen = len(mcp.methods)
+    third = client.responses.create(model=scripted.play(text_script("Bye.")), input="Thanks.",
+                                    tools=[tool], conversation=conversation.id)
+    assert [item.type for item in third.output] == ["message"]
+    assert mcp.methods[seen:] == []  # the conversation's list is reused
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    assert [item.type for item in items] == [
+        "message", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response",
+        "mcp_call", "message", "message", "message"]
 
 
 def test_denied_approval_is_told_to_the_model(client: OpenAI, mcp: McpTestServer,

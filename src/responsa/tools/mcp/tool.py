@@ -74,7 +74,7 @@ class McpHostedTool:
             sink.add_item(request)
             return HostedOutcome(request, model_output=None)  # the client decides
         item = call_item(self.label, tool["name"], call.arguments, approval_request_id)
-        sink.open_item(dict(item))
+        sink.open_item({**item, "arguments": ""})  # the arguments stream in next
         sink.item_event("response.mcp_call.in_progress")
         sink.item_event("response.mcp_call_arguments.delta", delta=call.arguments)
         sink.item_event("response.mcp_call_arguments.done", arguments=call.arguments)
