@@ -190,15 +190,19 @@ def test_allowed_tools_filter_object(client: OpenAI, mcp: McpTestServer,
 
 def _ask_approval(client: OpenAI, scripted: ScriptedUpstream, mcp: McpTestServer,
                   tool: dict[str, Any], name: str, arguments: dict[str, Any]) -> Any:
-    """Turn 1: the model calls `name`; the call waits for approval and the turn ends."""
+    """Turn 1, streamed: the model calls `name`; the call waits for approval and the turn
+    ends. Returns the finished response."""
     model = _calls_tool(scripted, f"{tool['server_label']}__{name}", arguments)
-    first = client.responses.create(model=model, input="Go.", tools=[tool])
+    events = streamed_events(client, model=model, input="Go.", tools=[tool])
+    first = client.responses.retrieve(events[-1]["response"]["id"])
     assert first.status == "completed"
+    assert _dump(first)["output"] == events[-1]["response"]["output"]
     request = first.output[-1]
     assert request.type == "mcp_approval_request"
     assert request.id.startswith("mcpr_") and request.name == name
     assert request.server_label == tool["server_label"]
     assert json.loads(request.arguments) == arguments
+    assert "response.mcp_call.in_progress" not in _types(events)
     return first
 
 

@@ -68,8 +68,7 @@ class McpHostedTool:
     async def call(self, call: HostedCall, sink: OutputSink) -> HostedOutcome:
         tool = self._tools[call.name]
         approval_request_id = self._approvals.get(call.call_id)
-        if approval_request_id is None and needs_approval(self._spec.get("require_approval"),
-                                                          tool):
+        if not call.approved and needs_approval(self._spec.get("require_approval"), tool):
             request = approval_request_item(self.label, tool["name"], call.arguments)
             sink.add_item(request)
             return HostedOutcome(request, model_output=None)  # the client decides
