@@ -9,8 +9,8 @@ Anything wrong with a message is answered with an `error` event (the spec's
 `WebSocketErrorEvent`) and the socket stays open. Responses with `store: false` are kept in a
 bounded connection-local cache so `previous_response_id` continues them on this socket; a
 continuation that fails evicts the response it named, as the spec asks. Connections last at
-most `websocket_max_age_seconds` (60 minutes, as OpenAI's): a later create gets
-`websocket_connection_limit_reached` and the server closes the socket.
+most `websocket_max_age_seconds` (60 minutes, as OpenAI's), counted between turns: then an
+`error` event with `websocket_connection_limit_reached` and the server closes the socket.
 """
 
 from __future__ import annotations
@@ -170,8 +170,12 @@ class ResponsesSocket:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            data = await self._inbox.get()
-            if loop.time() >= self._deadline:
+            data: str | bytes | None
+            try:
+                data = await asyncio.wait_for(self._inbox.get(), self._deadline - loop.time())
+            except TimeoutError:
+                data = None  # idle at the limit: the connection ends now
+            if data is None or loop.time() >= self._deadline:  # never cut a response short
                 await self._send(error_event(InvalidRequestError(
                     "Responses websocket connection limit reached. Create a new websocket "
                     "connection to continue.", code="websocket_connection_limit_reached")))
