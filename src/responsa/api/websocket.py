@@ -64,6 +64,9 @@ class LocalHistory(Mapping[str, list[JSONDict]]):
         items: list[JSONDict] = orjson.loads(self._entries[response_id])
         return items
 
+    def __contains__(self, response_id: object) -> bool:
+        return response_id in self._entries  # without decoding the history
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
