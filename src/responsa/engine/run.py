@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -55,8 +55,11 @@ class Engine:
         # Saves that must finish even when the request that started them is cancelled.
         self._pending_saves: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: JSONDict) -> ResponseRun:
+    async def create(self, body: JSONDict, *,
+                     local: Mapping[str, list[JSONDict]] | None = None) -> ResponseRun:
         """Check references, open the upstream and return the run, ready to stream.
+
+        `local` holds histories that continue without the store (engine/context.py).
 
         Raises `ResponsaError` for anything that should be an HTTP error: nothing is stored and
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
@@ -67,7 +70,8 @@ class Engine:
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
-        context = await build_context(self.store, body, self.sealer, provider=provider.name)
+        context = await build_context(self.store, body, self.sealer, local=local,
+                                      provider=provider.name)
         request = _model_request(body, upstream_model, context)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
@@ -145,6 +149,10 @@ class ResponseRun:
     def response(self) -> JSONDict:
         return self._builder.response
 
+    @property
+    def context(self) -> ConversationContext:
+        return self._context
+
     async def begin(self, compaction: JSONDict | None) -> None:
         """Everything before the first token: the opening events, the hosted tools' own
         preparation (MCP lists its tools), and the upstream call, so that an upstream that
@@ -216,6 +224,8 @@ class ResponseRun:
                     results.append(result)
                 if client_called or any(result.ends_response for result in results):
                     return
+                if not any(result.ran for result in results):
+                    return  # only calls past max_tool_calls, of tools no longer offered: stop
                 for event in builder.next_turn():
                     yield event
                 said = builder.for_provider([item for item in builder.response["output"][spoken:]
