@@ -305,6 +305,10 @@ def test_llama_cpp_native_responses_endpoint(client: OpenAI, llama: LlamaServer)
     events = streamed_events(client, model=model, input="Say hi.", max_output_tokens=16)
     assert events[-1]["type"] in ("response.completed", "response.incomplete"), events[-1]
     assert any(e["type"] == "response.output_text.delta" for e in events)
+    # Asking for encrypted reasoning goes up as `include`; llama.cpp takes it.
+    stateless = client.responses.create(model=model, input="Say hi.", max_output_tokens=16,
+                                        store=False, include=["reasoning.encrypted_content"])
+    assert stateless.status in ("completed", "incomplete")
 
 
 # -- the sans-I/O mapping ----------------------------------------------------------------------
