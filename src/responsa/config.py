@@ -71,6 +71,8 @@ class Settings:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     embedded_engine: bool = True  # add `local/smollm2` unless a `local` provider is configured
     heartbeat_seconds: float = 15.0
+    # A background run whose replica stopped renewing its lease this long is taken over.
+    run_lease_seconds: float = 30.0
     # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
     secret_key: str | None = None
 
@@ -122,6 +124,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.embedded_engine = bool(data["embedded_engine"])
     if "heartbeat_seconds" in data:
         settings.heartbeat_seconds = float(data["heartbeat_seconds"])
+    if "run_lease_seconds" in data:
+        settings.run_lease_seconds = float(data["run_lease_seconds"])
     for name, table in (data.get("providers") or {}).items():
         settings.providers[name] = _provider_from_table(name, table, environ)
 

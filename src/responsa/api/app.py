@@ -17,6 +17,7 @@ from responsa.api.errors import error_response, handle_responsa_error, handle_un
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
 from responsa.config import Settings
+from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.run import Engine
 from responsa.engine.secret import load_secret
@@ -47,11 +48,15 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)))
+        runner = BackgroundRunner(engine, lease_seconds=settings.run_lease_seconds)
+        await runner.start()
         app.state.settings = settings
         app.state.engine = engine
+        app.state.runner = runner
         try:
             yield
         finally:
+            await runner.stop()
             await engine.drain()
             await providers.aclose()
             await store.close()

@@ -49,6 +49,14 @@ class Engine:
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
         run that ends in `response.failed`.
         """
+        run = await self.prepare(body)
+        await run.open_upstream()
+        return run
+
+    async def prepare(self, body: JSONDict, *, response_id: str | None = None,
+                      created_at: int | None = None) -> ResponseRun:
+        """`create` without opening the upstream: a background run opens it later, maybe on
+        another replica, which re-prepares it under its first `response_id` and `created_at`."""
         _reject_unsupported(body)
         body = await apply_prompt(self.store, body)
         provider, upstream_model = self.providers.resolve(body["model"])
@@ -61,12 +69,13 @@ class Engine:
                                             first_new=context.history_length)
         request = await fit_context_window(provider, request, body.get("truncation"))
         response = initial_response(body, model=body["model"])
+        if response_id is not None and created_at is not None:
+            response["id"], response["created_at"] = response_id, created_at
         include = frozenset(body.get("include") or ())
         run = ResponseRun(self, provider, request, response, context,
                           include_logprobs=LOGPROBS in include)
         if compaction is not None:
             run.first_items.append(compaction)
-        await run.open_upstream()
         return run
 
     def save_in_background(
@@ -109,7 +118,7 @@ class ResponseRun:
         self._builder = ResponseBuilder(response, include_logprobs=include_logprobs)
         self._exit_stack = contextlib.AsyncExitStack()
         self._deltas: AsyncIterator[Delta] | None = None
-        self._open_error: UpstreamError | None = None
+        self._open_error: ResponsaError | None = None
         self._events: list[Event] = []
         self.first_items: list[JSONDict] = []  # finished items that open the output
 
@@ -117,12 +126,23 @@ class ResponseRun:
     def response(self) -> JSONDict:
         return self._builder.response
 
-    async def open_upstream(self) -> None:
+    def abort(self, error: ResponsaError) -> None:
+        """End a started run as failed before its `events()` is closed or cancelled (a server
+        shutting down), so the close stores `failed` rather than `cancelled`."""
+        if self._builder.next_sequence_number and not self._builder.terminal:
+            self._events.extend(self._builder.fail(error))
+
+    async def open_upstream(self, *, background: bool = False) -> None:
+        """Open the upstream call. A request the upstream refuses is the caller's error (a 400),
+        or, for a background run that already answered, the run's failure."""
         try:
             self._deltas = await self._exit_stack.enter_async_context(
                 self._provider.open(self._request))
         except UpstreamStatusError as exc:
-            if exc.is_client_error:
+            if exc.is_client_error and background:
+                self._open_error = InvalidRequestError(exc.message,
+                                                       code="upstream_rejected_request")
+            elif exc.is_client_error:
                 # The upstream refused the request itself: that is the caller's error to fix.
                 raise InvalidRequestError(exc.message, code="upstream_rejected_request") from exc
             self._open_error = exc
@@ -135,7 +155,7 @@ class ResponseRun:
         builder = self._builder
         log = self._events
         try:
-            for event in builder.start():
+            for event in builder.start(queued=bool(self.response["background"])):
                 log.append(event)
                 yield event
             for item in self.first_items:
@@ -186,16 +206,10 @@ _EXTENDS_CONVERSATION = frozenset({"completed", "incomplete"})
 # backend they are not offered to the model; every other tool kind must be usable or refused.
 _NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_search_preview",
                                 "web_search_preview_2025_03_11"})
-_UNSUPPORTED_PARAMETERS = {
-    "background": "Background responses are not supported yet.",
-}
 
 
 def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
-    for param, message in _UNSUPPORTED_PARAMETERS.items():
-        if body.get(param):
-            raise InvalidRequestError(message, param=param, code="unsupported_parameter")
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
         if kind != "function" and kind not in _NOT_OFFERED_TOOLS:
@@ -218,7 +232,7 @@ def _model_request(
     return ModelRequest(
         model=upstream_model,
         input=context.model_input,
-        stream=bool(body.get("stream")),
+        stream=bool(body.get("stream") or body.get("background")),  # background: stored as it goes
         instructions=body.get("instructions"),
         tools=tools,
         tool_choice=body.get("tool_choice") or "auto",
