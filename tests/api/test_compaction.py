@@ -137,3 +137,39 @@ def test_auto_compaction_on_chain(client: OpenAI, scripted: ScriptedUpstream) ->
         model=below, input="hi", context_management=[{"type": "compaction",
                                                       "compact_threshold": 100000}])
     assert [item.type for item in quiet.output] == ["message"]
+
+
+def test_compaction_trigger_compacts_the_whole_context(client: OpenAI,
+                                                      scripted: ScriptedUpstream) -> None:
+    """Codex's remote compaction v2: a create whose input ends with `compaction_trigger` answers
+    with exactly one `compaction` item, announced by `response.compaction.compacting`."""
+    first = scripted.play(text_script("Noted, green tea."))
+    response = client.responses.create(model=first, input="My favourite drink is green tea.")
+    model = scripted.play(text_script("User likes green tea."))
+    events = list(client.responses.create(
+        model=model, previous_response_id=response.id, stream=True,
+        input=[{"role": "user", "content": "Remember that."}, {"type": "compaction_trigger"}]))
+    types = [event.type for event in events]
+    assert types == ["response.created", "response.in_progress", "response.output_item.added",
+                     "response.compaction.compacting", "response.output_item.done",
+                     "response.completed"]
+    final = events[-1].response
+    assert [item.type for item in final.output] == ["compaction"]
+    assert final.usage is not None and final.usage.output_tokens > 0
+    sent = _texts(scripted.last_request(model))
+    assert "green tea" in sent and "Remember that." in sent  # the whole context, summarized
+    # The trigger is a signal, not an input item; the next turn reads the summary only.
+    listed = client.responses.input_items.list(final.id)
+    assert [item.type for item in listed.data] == ["message"]
+    follow = scripted.play(text_script("Green tea."))
+    client.responses.create(model=follow, previous_response_id=final.id, input="What again?")
+    sent = _texts(scripted.last_request(follow))
+    assert "User likes green tea." in sent and "Noted, green tea." not in sent
+
+
+def test_compaction_trigger_must_come_last(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=LLAMA_MODEL, input=[
+            {"type": "compaction_trigger"}, {"role": "user", "content": "hi"}])
+    assert caught.value.body["param"] == "input[0]"  # type: ignore[index]
+    assert "must be the final input item" in caught.value.body["message"]  # type: ignore[index]

@@ -42,6 +42,21 @@ def test_chain_sees_prior_input_and_output(client_any_db: OpenAI, model: str,
     assert [m["content"] for m in sent] == ["one", "Hello there", "two", "Hello there", "three"]
 
 
+def test_item_references_resolve_within_the_chain(client_any_db: OpenAI, model: str,
+                                                 scripted: ScriptedUpstream) -> None:
+    first = client_any_db.responses.create(model=model, input="one")
+    answer_id = first.output[0].id
+    client_any_db.responses.create(model=model, previous_response_id=first.id, input=[
+        {"type": "item_reference", "id": answer_id}, {"role": "user", "content": "again?"}])
+    sent = scripted.last_request(model)["messages"]
+    assert [m["content"] for m in sent] == ["one", "Hello there", "Hello there", "again?"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_any_db.responses.create(model=model, input=[{"type": "item_reference",
+                                                            "id": "msg_unknown"}])
+    assert caught.value.param == "input"
+    assert "Item with id 'msg_unknown' not found." in caught.value.message
+
+
 def test_input_items_pagination(client_any_db: OpenAI, model: str) -> None:
     texts = [f"m{i}" for i in range(5)]
     created = client_any_db.responses.create(

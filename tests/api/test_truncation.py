@@ -177,3 +177,18 @@ def test_auto_keeps_a_long_chain_answering(small: OpenAI) -> None:
         small.responses.create(model=SMALL, input="and?", previous_response_id=previous,
                                max_output_tokens=24)
     assert caught.value.code == "context_length_exceeded"
+
+
+def test_input_tokens_counts_what_auto_truncation_keeps(small: OpenAI) -> None:
+    previous: str | None = None
+    for turn in range(4):
+        previous = small.responses.create(
+            model=SMALL, input=f"Turn {turn}: {LONG[:300]}", previous_response_id=previous,
+            truncation="auto", max_output_tokens=24, temperature=0).id
+    params: dict[str, Any] = {"model": SMALL, "input": "Sum it up.",
+                              "previous_response_id": previous}
+    whole = small.responses.input_tokens.count(**params).input_tokens
+    kept = small.responses.input_tokens.count(**params, truncation="auto").input_tokens
+    assert kept < whole and whole > 512 - 128  # the chain no longer fits its window
+    response = small.responses.create(**params, truncation="auto", temperature=0)
+    assert response.usage is not None and response.usage.input_tokens == kept

@@ -24,6 +24,7 @@ from responsa.engine.secret import load_secret
 from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
+from responsa.tools.base import ToolServices
 
 
 async def health(request: Request) -> Response:
@@ -47,7 +48,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
         engine = Engine(store, providers,
-                        Sealer(await load_secret(settings.database, settings.secret_key)))
+                        Sealer(await load_secret(settings.database, settings.secret_key)),
+                        ToolServices(settings=settings, store=store))
         runner = BackgroundRunner(engine, lease_seconds=settings.run_lease_seconds)
         await runner.start()
         app.state.settings = settings

@@ -74,13 +74,13 @@ class BackgroundRunner:
 
     async def submit(self, body: JSONDict) -> JSONDict:
         """Queue the run, claimed by this replica, and start it; the `queued` Response."""
-        run = await self.engine.prepare(body)
+        run, compaction = await self.engine.prepare(body)
         response_id = str(run.response["id"])
         await self.store.enqueue_run(response_id, run.response["created_at"], body,
                                      owner=self.replica_id, lease_seconds=self._lease)
         queued = {**run.response, "status": "queued", "output": []}
         await self.store.save_response(StoredResponse(queued))
-        self._launch(response_id, self._drive(run))
+        self._launch(response_id, self._drive(run, compaction))
         return queued
 
     async def cancel(self, response_id: str, *, timeout: float = 10.0) -> JSONDict | None:
@@ -103,35 +103,55 @@ class BackgroundRunner:
         self._runs[response_id] = task
         task.add_done_callback(lambda _: self._runs.pop(response_id, None))
 
-    async def _drive(self, run: ResponseRun) -> None:
+    async def _drive(self, run: ResponseRun, compaction: JSONDict | None) -> None:
         response_id = str(run.response["id"])
         self._active[response_id] = run
         publisher = _Publisher(self, run.response)
         # An async generator (closing it ends the run); typed as a plain iterator upstream.
         events = cast(AsyncGenerator[JSONDict, None], run.events())
-        started = False
+        begun = False
         try:
-            await run.open_upstream(background=True)
-            started = True
+            await run.begin(compaction, background=True)
+            begun = True
             async for event in events:
                 publisher.add(event)
                 if event["type"] in _TERMINAL:
                     await publisher.close()  # the log is complete before the final save
         except asyncio.CancelledError:
             # Cancelled inside `events()`, the run already ended as cancelled (or failed, when
-            # `stop` aborted it first). Cancelled before, it must still start, to end stored.
-            if not started:
-                async for event in events:
-                    publisher.add(event)
-                    if event["type"] == "response.in_progress":
-                        break
-                if self._stopping:
-                    run.abort(ResponsaError(SHUTDOWN))
+            # `stop` aborted it first). Cancelled in `begin`, it must still end stored.
+            if not begun:
+                await self._end_unbegun(run, events, publisher,
+                                        ResponsaError(SHUTDOWN) if self._stopping else None)
+        except Exception as exc:  # `begin` failed (a hosted tool's preparation)
+            if begun:
+                raise
+            logger.exception("background response %s failed to begin", response_id)
+            await self._end_unbegun(run, events, publisher, exc if isinstance(
+                exc, ResponsaError) else ResponsaError(f"Internal error: {type(exc).__name__}."))
         finally:
             del self._active[response_id]
             await events.aclose()  # upstream closed, final save
             await publisher.close()
             await self._finished(run.response)
+
+    async def _end_unbegun(self, run: ResponseRun, events: AsyncGenerator[JSONDict, None],
+                           publisher: _Publisher, error: ResponsaError | None) -> None:
+        """End a run stopped in (or before) `begin`: cancelled, or failed with `error`. Its
+        opening events are yielded first, so that closing `events` stores it whole."""
+        opening = run.opening_events
+        if not opening:  # stopped before it began: only its queued snapshot is stored
+            await run.aclose_tools()
+            run.response["status"] = "cancelled" if error is None else "failed"
+            if error is not None:
+                run.response["error"] = {"code": error.code or "server_error",
+                                         "message": error.message}
+            await self.store.save_response(StoredResponse(run.response))
+            return
+        for _ in range(opening):
+            publisher.add(await events.__anext__())
+        if error is not None:
+            run.abort(error)
 
     async def _finished(self, response: JSONDict) -> None:
         await self.store.finish_run(str(response["id"]))
@@ -168,12 +188,12 @@ class BackgroundRunner:
             return
         if not claim.started and not claim.cancel_requested:
             try:
-                run = await self.engine.prepare(claim.body, response_id=claim.response_id,
-                                                created_at=claim.created_at)
+                run, compaction = await self.engine.prepare(
+                    claim.body, response_id=claim.response_id, created_at=claim.created_at)
             except ResponsaError as exc:  # e.g. its previous response was deleted meanwhile
                 logger.warning("cannot run %s again: %s", claim.response_id, exc.message)
             else:
-                await self._drive(run)
+                await self._drive(run, compaction)
                 return
         if response is None:
             await self.store.finish_run(claim.response_id)

@@ -67,7 +67,8 @@ class ResponseBuilder:
         self._include_logprobs = include_logprobs
         self._seq = 0
         self._open: _OpenItem | None = None
-        self._usage: Usage | None = None
+        self._usage: Usage | None = None  # of the current model call
+        self._earlier_usage: Usage | None = None  # of the response's earlier model calls
         self._finish: str | None = None
         self._tool_call_ids: dict[int, str] = {}
         self._closed_tool_indexes: set[int] = set()
@@ -94,7 +95,7 @@ class ResponseBuilder:
         if isinstance(delta, RefusalDelta):
             return self._content_delta("refusal", delta.text, None)
         if isinstance(delta, Usage):
-            self._usage = delta
+            self._usage = delta  # an upstream may repeat its running total: the last one counts
             return []
         if isinstance(delta, Finish):
             self._finish = delta.reason
@@ -110,6 +111,43 @@ class ResponseBuilder:
         events.append(self._event("response.output_item.done",
                                   output_index=len(self.response["output"]) - 1, item=item))
         return events
+
+    def next_turn(self) -> list[Event]:
+        """The engine calls the model again (after running hosted tools): the next call numbers
+        its tool calls from 0 again, so earlier indexes are forgotten."""
+        events = self._close_item("completed")
+        self._closed_tool_indexes.clear()
+        # One response may call the model several times: the usage of each call adds up.
+        if self._usage is not None:
+            self._earlier_usage = (self._usage if self._earlier_usage is None
+                                   else _add_usage(self._earlier_usage, self._usage))
+            self._usage = None
+        return events
+
+    # -- hosted tool items (tools/base.py OutputSink) ----------------------------------------
+
+    def open_hosted(self, item: JSONDict) -> list[Event]:
+        """Open an item a hosted tool streams itself (`file_search_call`, `mcp_call` …)."""
+        events = self._close_item("completed")
+        events.append(self._open_item(item))
+        return events
+
+    def hosted_event(self, type_: str, **fields: Any) -> list[Event]:
+        current = self._open
+        if current is None:
+            raise RuntimeError(f"{type_} emitted with no open item")
+        return [self._event(type_, item_id=current.item["id"],
+                            output_index=current.output_index, **fields)]
+
+    def close_hosted(self, item: JSONDict) -> list[Event]:
+        """Close the open hosted item with its finished form (status set by the tool)."""
+        current = self._open
+        if current is None or current.item["id"] != item["id"]:
+            raise RuntimeError(f"item {item.get('id')} closed but not open")
+        self._open = None
+        self.response["output"][current.output_index] = item
+        return [self._event("response.output_item.done", output_index=current.output_index,
+                            item=item)]
 
     def finish(self) -> list[Event]:
         """Close the open item and emit `response.completed` or `response.incomplete`."""
@@ -308,7 +346,9 @@ class ResponseBuilder:
         return self._event(type_, response=self.response)
 
     def _usage_object(self) -> JSONDict | None:
-        usage = self._usage
+        usage, earlier = self._usage, self._earlier_usage
+        if earlier is not None:
+            usage = earlier if usage is None else _add_usage(earlier, usage)
         if usage is None:
             return None
         return {
@@ -330,3 +370,9 @@ def _copy_item(item: JSONDict) -> JSONDict:
         copy["content"] = list(copy["content"])
     return copy
 
+
+def _add_usage(first: Usage, second: Usage) -> Usage:
+    return Usage(input_tokens=first.input_tokens + second.input_tokens,
+                 output_tokens=first.output_tokens + second.output_tokens,
+                 cached_tokens=first.cached_tokens + second.cached_tokens,
+                 reasoning_tokens=first.reasoning_tokens + second.reasoning_tokens)

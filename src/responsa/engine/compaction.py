@@ -44,6 +44,9 @@ SUMMARY_INSTRUCTIONS = (
     "remains to be done. Reply with the summary only."
 )
 
+# A summary is a fraction of what it replaces; the cap stops a model that never ends.
+SUMMARY_MAX_OUTPUT_TOKENS = 2048
+
 
 async def summarize(provider: Provider, model: str, items: list[JSONDict],
                     instructions: str | None = None) -> tuple[str, Usage | None]:
@@ -53,6 +56,7 @@ async def summarize(provider: Provider, model: str, items: list[JSONDict],
         transcript = f"instructions: {instructions}\n\n{transcript}"
     request = ModelRequest(
         model=model, stream=False, instructions=SUMMARY_INSTRUCTIONS,
+        max_output_tokens=SUMMARY_MAX_OUTPUT_TOKENS,
         input=[{"type": "message", "role": "user", "content": [
             {"type": "input_text", "text": f"Conversation to summarize:\n\n{transcript}"}]}])
     chunks: list[str] = []
@@ -107,9 +111,28 @@ async def compact(store: Store, providers: ProviderRegistry, sealer: Sealer,
             "created_at": int(time.time()), "output": output, "usage": usage_object(usage)}
 
 
-def compaction_item(sealer: Sealer, summary: str, covers: list[str]) -> JSONDict:
-    return {"id": new_id("cmp"), "type": "compaction",
+def compaction_item(sealer: Sealer, summary: str, covers: list[str],
+                    item_id: str | None = None) -> JSONDict:
+    return {"id": item_id or new_id("cmp"), "type": "compaction",
             "encrypted_content": sealer.seal(summary, covers)}
+
+
+def split_compaction_trigger(body: JSONDict) -> tuple[JSONDict, bool]:
+    """The body without a final `compaction_trigger` input item, and whether it had one.
+
+    The trigger (Codex's remote compaction v2) asks for the whole context to be compacted
+    instead of answered: the response's output is exactly one `compaction` item. It is a
+    control signal, so it is not kept as an input item.
+    """
+    items = body.get("input") or []
+    for position, item in enumerate(items[:-1]):
+        if item["type"] == "compaction_trigger":
+            raise InvalidRequestError(
+                "The 'compaction_trigger' item must be the final input item.",
+                param=f"input[{position}]", code="invalid_value")
+    if not items or items[-1]["type"] != "compaction_trigger":
+        return body, False
+    return {**body, "input": items[:-1]}, True
 
 
 def compact_threshold(body: JSONDict) -> int | None:

@@ -7,13 +7,14 @@ The new input's items get server ids where the client sent none, so they can be 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from responsa.engine.compaction_items import Sealer, expand_compactions
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.store.base import Store
+from responsa.tools.registry import replay_hosted_items
 
 JSONDict = dict[str, Any]
 
@@ -34,6 +35,8 @@ class ConversationContext:
     model_input: list[JSONDict]  # everything the model sees, oldest first
     conversation_id: str | None = None  # the conversation a finished response extends
     history_length: int = 0  # how many of `model_input`'s items came before this request
+    # The stored history then the new input, as stored: what hosted tools prepare from.
+    items: list[JSONDict] = field(default_factory=list)
 
 
 async def build_context(store: Store, body: JSONDict,
@@ -54,13 +57,39 @@ async def build_context(store: Store, body: JSONDict,
         if items is None:
             raise conversation_not_found(conversation_id, param="conversation")
         history = items
-    model_input = history + input_items if history else input_items
-    check_tool_call_pairs(model_input, first_new=len(history))
+    if any(item["type"] == "item_reference" for item in input_items):
+        input_items = resolve_references(input_items, history)
+    items = history + input_items if history else input_items
+    check_tool_call_pairs(items, first_new=len(history))
+    model_input = items
     if sealer is not None:  # compaction items become their summaries (engine/compaction.py)
         model_input = expand_compactions(model_input, sealer, first_new=len(history))
+    # Hosted tools' items read to the model as the function calls it made (engine/tool_loop.py).
+    history_length = max(0, len(model_input) - len(input_items))
+    earlier = replay_hosted_items(model_input[:history_length])
+    model_input = earlier + replay_hosted_items(model_input[history_length:])
     return ConversationContext(input_items=input_items, model_input=model_input,
                                conversation_id=conversation_id,
-                               history_length=max(0, len(model_input) - len(input_items)))
+                               history_length=len(earlier), items=items)
+
+
+def resolve_references(input_items: list[JSONDict], history: list[JSONDict]) -> list[JSONDict]:
+    """`item_reference`s replaced by the items they name: items of the stored chain or
+    conversation this request continues, or earlier items of its own input."""
+    known = {item["id"]: item for item in history if item.get("id")}
+    resolved: list[JSONDict] = []
+    for item in input_items:
+        if item["type"] == "item_reference":
+            found = known.get(item["id"])
+            if found is None:
+                raise InvalidRequestError(
+                    f"Item with id '{item['id']}' not found. Items are not persisted when "
+                    "`store` is set to false. Try again with `store` set to true, or remove "
+                    "this item from your input.", param="input")
+            item = found
+        known[item["id"]] = item
+        resolved.append(item)
+    return resolved
 
 
 def conversation_id_of(body: JSONDict) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
@@ -16,17 +17,26 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from responsa.engine.builder import Event, ResponseBuilder
-from responsa.engine.compaction import auto_compact, compact_threshold
+from responsa.engine.compaction import (
+    auto_compact,
+    compact_threshold,
+    compaction_item,
+    split_compaction_trigger,
+    summarize,
+)
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
 from responsa.engine.prompts import apply_prompt
 from responsa.engine.snapshot import LOGPROBS, initial_response
+from responsa.engine.tool_loop import BuilderSink, HostedCallCollector, HostedTools, is_hosted_type
 from responsa.engine.truncation import fit_context_window
 from responsa.errors import InvalidRequestError, ResponsaError, UpstreamError, UpstreamStatusError
+from responsa.ids import new_id
 from responsa.providers.base import ModelRequest, Provider
-from responsa.providers.deltas import Delta
+from responsa.providers.deltas import Delta, ToolCallDelta
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.base import Store, StoredResponse
+from responsa.tools.base import HostedCall, ToolServices
 
 JSONDict = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -34,9 +44,10 @@ logger = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, store: Store, providers: ProviderRegistry,
-                 sealer: Sealer | None = None) -> None:
+                 sealer: Sealer | None = None, services: ToolServices | None = None) -> None:
         self.store = store
         self.providers = providers
+        self.services = services or ToolServices(settings=None, store=store)
         # Seals and opens compaction items; a per-process key unless the app supplies one.
         self.sealer = sealer or Sealer(Fernet.generate_key())
         # Saves that must finish even when the request that started them is cancelled.
@@ -49,34 +60,43 @@ class Engine:
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
         run that ends in `response.failed`.
         """
-        run = await self.prepare(body)
-        await run.open_upstream()
+        run, compaction = await self.prepare(body)
+        try:
+            await run.begin(compaction)
+        except BaseException:
+            await run.aclose_tools()
+            raise
         return run
 
     async def prepare(self, body: JSONDict, *, response_id: str | None = None,
-                      created_at: int | None = None) -> ResponseRun:
-        """`create` without opening the upstream: a background run opens it later, maybe on
-        another replica, which re-prepares it under its first `response_id` and `created_at`."""
+                      created_at: int | None = None) -> tuple[ResponseRun, JSONDict | None]:
+        """`create` up to `begin` (the run, and the compaction item that opens its output): a
+        background run begins later, maybe on another replica, which prepares it again under
+        its first `response_id` and `created_at`."""
         _reject_unsupported(body)
         body = await apply_prompt(self.store, body)
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
+        body, compacting = split_compaction_trigger(body)
         context = await build_context(self.store, body, self.sealer)
         request = _model_request(body, upstream_model, context)
         compaction = None
-        if threshold is not None:  # engine/compaction.py: summarize the older part first
-            compaction = await auto_compact(provider, request, self.sealer, threshold=threshold,
-                                            first_new=context.history_length)
-        request = await fit_context_window(provider, request, body.get("truncation"))
+        if compacting:  # the whole context becomes one compaction item: no answer, no tools
+            hosted = HostedTools([], 0)
+        else:
+            if threshold is not None:  # engine/compaction.py: summarize the older part first
+                compaction = await auto_compact(provider, request, self.sealer,
+                                                threshold=threshold,
+                                                first_new=context.history_length)
+            request = await fit_context_window(provider, request, body.get("truncation"))
+            hosted = HostedTools.from_request(body, self.services)
         response = initial_response(body, model=body["model"])
         if response_id is not None and created_at is not None:
             response["id"], response["created_at"] = response_id, created_at
         include = frozenset(body.get("include") or ())
-        run = ResponseRun(self, provider, request, response, context,
-                          include_logprobs=LOGPROBS in include)
-        if compaction is not None:
-            run.first_items.append(compaction)
-        return run
+        run = ResponseRun(self, provider, request, response, context, hosted,
+                          include_logprobs=LOGPROBS in include, compacting=compacting)
+        return run, compaction
 
     def save_in_background(
         self, record: StoredResponse, *, conversation_id: str | None = None
@@ -109,22 +129,31 @@ class Engine:
 
 class ResponseRun:
     def __init__(self, engine: Engine, provider: Provider, request: ModelRequest,
-                 response: JSONDict, context: ConversationContext, *,
-                 include_logprobs: bool) -> None:
+                 response: JSONDict, context: ConversationContext, hosted: HostedTools, *,
+                 include_logprobs: bool, compacting: bool = False) -> None:
         self._engine = engine
+        self._compacting = compacting
         self._provider = provider
         self._request = request
+        self._client_tools = request.tools
         self._context = context
+        self._hosted = hosted
         self._builder = ResponseBuilder(response, include_logprobs=include_logprobs)
-        self._exit_stack = contextlib.AsyncExitStack()
+        self._exit_stack = contextlib.AsyncExitStack()  # the current model call's stream
         self._deltas: AsyncIterator[Delta] | None = None
         self._open_error: ResponsaError | None = None
         self._events: list[Event] = []
-        self.first_items: list[JSONDict] = []  # finished items that open the output
+        self._opening: list[Event] = []  # produced before streaming starts (`begin`)
+        self._approved_calls: list[HostedCall] = []
 
     @property
     def response(self) -> JSONDict:
         return self._builder.response
+
+    @property
+    def opening_events(self) -> int:
+        """How many events `begin` produced that `events()` has not yielded yet."""
+        return len(self._opening)
 
     def abort(self, error: ResponsaError) -> None:
         """End a started run as failed before its `events()` is closed or cancelled (a server
@@ -132,9 +161,27 @@ class ResponseRun:
         if self._builder.next_sequence_number and not self._builder.terminal:
             self._events.extend(self._builder.fail(error))
 
-    async def open_upstream(self, *, background: bool = False) -> None:
-        """Open the upstream call. A request the upstream refuses is the caller's error (a 400),
-        or, for a background run that already answered, the run's failure."""
+    async def aclose_tools(self) -> None:
+        """Release the hosted tools of a run that will not stream."""
+        await self._hosted.aclose()
+
+    async def begin(self, compaction: JSONDict | None, *, background: bool = False) -> None:
+        """Everything before the first token: the opening events, the hosted tools' own
+        preparation (MCP lists its tools), and the upstream call, so that an upstream that
+        refuses the request is still an HTTP error (for a `background` run, which answered
+        already, the run's failure)."""
+        builder = self._builder
+        self._opening += builder.start(queued=bool(self.response["background"]))
+        if compaction is not None:
+            self._opening += builder.add_item(compaction)
+        if self._hosted:
+            sink = BuilderSink(builder, self._opening.extend)
+            self._approved_calls = await self._hosted.prepare(self._context.items, sink)
+            self._request = self._next_request(first=True)
+        if not self._approved_calls and not self._compacting:
+            await self._open_upstream(background=background)  # else once the approved calls ran
+
+    async def _open_upstream(self, *, background: bool = False) -> None:
         try:
             self._deltas = await self._exit_stack.enter_async_context(
                 self._provider.open(self._request))
@@ -155,21 +202,14 @@ class ResponseRun:
         builder = self._builder
         log = self._events
         try:
-            for event in builder.start(queued=bool(self.response["background"])):
+            for event in self._opening:
                 log.append(event)
                 yield event
-            for item in self.first_items:
-                for event in builder.add_item(item):
+            self._opening = []
+            try:
+                async for event in self._compact() if self._compacting else self._turns():
                     log.append(event)
                     yield event
-            try:
-                if self._open_error is not None:
-                    raise self._open_error
-                assert self._deltas is not None
-                async for delta in self._deltas:
-                    for event in builder.feed(delta):
-                        log.append(event)
-                        yield event
                 closing = builder.finish()
             except ResponsaError as exc:
                 closing = builder.fail(exc)
@@ -184,6 +224,83 @@ class ResponseRun:
                 log.extend(builder.cancel())
             await self._finish()
 
+    async def _turns(self) -> AsyncIterator[Event]:
+        """Model calls until the model answers without calling a hosted tool (or the response
+        must end for the client: its own tool calls, an approval to give)."""
+        builder = self._builder
+        calls, client_called = self._approved_calls, False
+        spoken = len(builder.response["output"])  # where the current model call's items start
+        while True:
+            if calls:
+                results = []
+                for call in calls:
+                    events, result = self._hosted.run(call, builder)
+                    async for event in events:
+                        yield event
+                    results.append(result)
+                if client_called or any(result.ends_response for result in results):
+                    return
+                for event in builder.next_turn():
+                    yield event
+                said = [item for item in builder.response["output"][spoken:]
+                        if item["type"] in _MODEL_SPOKEN]
+                model_items = [item for result in results for item in result.model_items()]
+                self._request = dataclasses.replace(
+                    self._next_request(first=False),
+                    input=[*self._request.input, *said, *model_items])
+                await self._reopen_upstream()
+            if self._open_error is not None:
+                raise self._open_error
+            assert self._deltas is not None
+            collector = HostedCallCollector(self._hosted)
+            spoken = len(builder.response["output"])
+            async for delta in self._deltas:
+                if isinstance(delta, ToolCallDelta) and self._hosted and collector.take(delta):
+                    continue
+                for event in builder.feed(delta):
+                    yield event
+            calls, client_called = collector.calls, collector.client_called
+            if not calls:
+                return
+
+    async def _compact(self) -> AsyncIterator[Event]:
+        """The output of a request ending in `compaction_trigger`: one `compaction` item whose
+        summary covers the whole context."""
+        builder = self._builder
+        item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": ""}
+        for event in [*builder.open_hosted(item),
+                      *builder.hosted_event("response.compaction.compacting")]:
+            yield event
+        request = self._request
+        summary, usage = await summarize(self._provider, request.model, request.input,
+                                         request.instructions)
+        covers = [str(i["id"]) for i in self._context.items if i.get("id") is not None]
+        for event in builder.close_hosted(
+                compaction_item(self._engine.sealer, summary, covers, item["id"])):
+            yield event
+        if usage is not None:
+            builder.feed(usage)
+
+    def _next_request(self, *, first: bool) -> ModelRequest:
+        """The model request with the hosted tools' functions offered; a `tool_choice` that
+        forces a tool applies to the first model call only, as the model must be free to answer
+        once it has the result."""
+        choice = self._request.tool_choice
+        forced = self._hosted.forced_function(choice) if first else None
+        if forced is not None:
+            choice = {"type": "function", "name": forced}
+        elif not first and choice != "none":
+            choice = "auto"
+        tools = [*self._client_tools, *self._hosted.functions()]
+        return dataclasses.replace(self._request, tools=tools,
+                                   tool_choice=choice if tools else "auto")
+
+    async def _reopen_upstream(self) -> None:
+        await self._exit_stack.aclose()
+        self._exit_stack = contextlib.AsyncExitStack()
+        self._deltas = None
+        await self._open_upstream()
+
     async def _finish(self) -> None:
         save: asyncio.Task[None] | None = None
         # Only a response that completed (or ended incomplete) extends its conversation.
@@ -196,11 +313,14 @@ class ResponseRun:
             save = self._engine.extend_in_background(conversation_id, record.conversation_items)
         # Shielded: a cancelled request must still close the upstream and finish its save.
         await asyncio.shield(self._exit_stack.aclose())
+        await asyncio.shield(self._hosted.aclose())
         if save is not None:
             await asyncio.shield(save)
 
 
 _EXTENDS_CONVERSATION = frozenset({"completed", "incomplete"})
+# What the model said in a turn that also called hosted tools: it reads it again next turn.
+_MODEL_SPOKEN = frozenset({"message", "reasoning"})
 
 # Hosted search tools a client may declare out of habit (Codex always does). With no search
 # backend they are not offered to the model; every other tool kind must be usable or refused.
@@ -212,7 +332,7 @@ def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
-        if kind != "function" and kind not in _NOT_OFFERED_TOOLS:
+        if kind != "function" and kind not in _NOT_OFFERED_TOOLS and not is_hosted_type(kind):
             raise InvalidRequestError(f"Tools of type '{kind}' are not supported yet.",
                                       param=f"tools[{index}].type", code="unsupported_value")
 

@@ -6,7 +6,25 @@ replay for every output item type it produces. A type missing here is not a host
 
 from __future__ import annotations
 
+from typing import Any
+
 from responsa.tools.base import Replay, ToolFactory
+
+JSONDict = dict[str, Any]
 
 FACTORIES: dict[str, ToolFactory] = {}
 REPLAYS: dict[str, Replay] = {}
+
+
+def replay_hosted_items(items: list[JSONDict]) -> list[JSONDict]:
+    """Stored hosted items as the model saw them when they ran (function call and output)."""
+    if not any(item.get("type") in REPLAYS for item in items):
+        return items
+    replayed: list[JSONDict] = []
+    for item in items:
+        replay = REPLAYS.get(item.get("type", ""))
+        if replay is None:
+            replayed.append(item)
+        else:
+            replayed.extend(replay(item))
+    return replayed
