@@ -3,6 +3,7 @@ one on SQLite), driven by the official SDK, with the scripted upstream holding r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -13,9 +14,14 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 from openai import OpenAI
 
+from responsa.engine.snapshot import initial_response
+from responsa.protocol.request import parse_create_request
+from responsa.store.base import StoredResponse
+from responsa.store.registry import create_store
 from tests.conftest import sdk_client
 from tests.support.grammar import assert_valid_stream
 from tests.support.responsa_server import RunningResponsa, serving
@@ -218,3 +224,35 @@ def test_kill_9_mid_run_on_sqlite_the_restarted_replica_ends_it(
     with ExitStack() as stack:
         restarted = _started(tmp_path, scripted, None, stack, "a")
         _assert_failed_by_the_dead_replica(sdk_client(restarted), restarted, created.id)
+
+
+async def _accepted_then_died(database: str, body: dict[str, Any]) -> str:
+    """What a replica leaves when it dies right after accepting a run: the queued response and
+    its run row, its lease already expired, no event stored."""
+    store = create_store(database)
+    await store.open()
+    try:
+        response = {**initial_response(body, model=body["model"]), "status": "queued"}
+        await store.enqueue_run(response["id"], response["created_at"], body,
+                                owner="dead-replica", lease_seconds=-1)
+        await store.save_response(StoredResponse(response))
+        return str(response["id"])
+    finally:
+        await store.close()
+
+
+def test_a_run_that_never_started_is_run_again(
+        pair: Pair, scripted: ScriptedUpstream, request: pytest.FixtureRequest) -> None:
+    database = (request.getfixturevalue("postgres_dsn") if pair[0] is not pair[1]
+                else f"sqlite:///{pair[0].log_path.parent}/responsa.db")
+    body = parse_create_request(orjson.dumps({
+        "model": scripted.play(_held(hold=0)), "input": "hi", "background": True,
+    })).canonical_body()  # as the accepting replica stored it
+    response_id = asyncio.run(_accepted_then_died(database, body))
+    b = sdk_client(pair[1])
+    final = _until(lambda: (r := b.responses.retrieve(response_id)).status not in (
+        "queued", "in_progress") and r)
+    assert final.status == "completed" and _text(final) == "a0 a1 a2 b0 b1 "
+    log = _stored_events(pair[1], response_id)
+    assert_valid_stream(log)
+    assert log[0]["response"]["id"] == response_id

@@ -172,6 +172,10 @@ class BackgroundRunner:
                 for response_id, cancel_requested in held.items():
                     if cancel_requested:  # a cancel notice was lost
                         self._cancel_local(response_id)
+                for response_id in self._runs.keys() - held.keys():
+                    # Our lease lapsed (a stalled loop) and another replica took the run over:
+                    # its stale flushes are refused, so the log stays whole.
+                    logger.warning("lost the lease of background response %s", response_id)
                 for claim in await self.store.claim_expired_runs(
                         self.replica_id, lease_seconds=self._lease, limit=_CLAIM_LIMIT):
                     self._launch(claim.response_id, self._recover(claim))
@@ -192,6 +196,8 @@ class BackgroundRunner:
                     claim.body, response_id=claim.response_id, created_at=claim.created_at)
             except ResponsaError as exc:  # e.g. its previous response was deleted meanwhile
                 logger.warning("cannot run %s again: %s", claim.response_id, exc.message)
+            except Exception:  # it would fail the same way on every claim: end it instead
+                logger.exception("cannot run %s again", claim.response_id)
             else:
                 await self._drive(run, compaction)
                 return
