@@ -173,8 +173,8 @@ class BackgroundRunner:
                     if cancel_requested:  # a cancel notice was lost
                         self._cancel_local(response_id)
                 for response_id in self._runs.keys() - held.keys():
-                    # Our lease lapsed (a stalled loop) and another replica took the run over:
-                    # its stale flushes are refused, so the log stays whole.
+                    # Our lease lapsed (an event loop stalled for most of a lease) and another
+                    # replica took the run over; the two may now both write its end.
                     logger.warning("lost the lease of background response %s", response_id)
                 for claim in await self.store.claim_expired_runs(
                         self.replica_id, lease_seconds=self._lease, limit=_CLAIM_LIMIT):
