@@ -256,3 +256,20 @@ def test_a_run_that_never_started_is_run_again(
     log = _stored_events(pair[1], response_id)
     assert_valid_stream(log)
     assert log[0]["response"]["id"] == response_id
+
+
+def test_cancel_a_run_whose_replica_died(tmp_path: Path, scripted: ScriptedUpstream,
+                                         postgres_dsn: str) -> None:
+    with ExitStack() as stack:
+        doomed = _started(tmp_path, scripted, postgres_dsn, stack, "a")
+        survivor = _started(tmp_path, scripted, postgres_dsn, stack, "b")
+        b = sdk_client(survivor)
+        created = sdk_client(doomed).responses.create(
+            model=scripted.play(_held(hold=5)), input="hi", background=True)
+        _until(lambda: len(b.responses.retrieve(created.id).output))
+        time.sleep(0.1)
+        _kill(doomed)
+        cancelled = b.responses.cancel(created.id)  # answered once B took the run over
+        assert cancelled.status == "cancelled"
+        assert cancelled.output[0].status == "incomplete" and _text(cancelled) == "a0 a1 a2 "
+        assert_valid_stream(_stored_events(survivor, created.id), allow_unterminated=True)

@@ -83,12 +83,14 @@ class BackgroundRunner:
         self._launch(response_id, self._drive(run, compaction))
         return queued
 
-    async def cancel(self, response_id: str, *, timeout: float = 10.0) -> JSONDict | None:
-        """Ask whichever replica runs it to stop, and wait for the final state (returned)."""
+    async def cancel(self, response_id: str) -> JSONDict | None:
+        """Ask whichever replica runs it to stop, and wait for the final state (returned). A
+        dead replica's run is ended by the replica that takes it over: up to a lease and a
+        heartbeat later."""
         with self.notices.subscribe(response_id) as wakeups:
             if await self.store.request_cancel(response_id):
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(self._lease * 4 / 3 + 5):
                         while await wakeups.get() != "done":
                             pass
         return await self.store.get_response(response_id)
