@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -198,17 +199,32 @@ def test_kill_9_mid_run_on_postgres_another_replica_ends_it(
     with ExitStack() as stack:
         doomed = _started(tmp_path, scripted, postgres_dsn, stack, "a")
         survivor = _started(tmp_path, scripted, postgres_dsn, stack, "b")
-        b = sdk_client(survivor)
-        created = sdk_client(doomed).responses.create(
-            model=scripted.play(_held(hold=5)), input="hi", background=True)
-        _until(lambda: len(b.responses.retrieve(created.id).output))
+        a, b = sdk_client(doomed), sdk_client(survivor)
+        followed_run, cancelled_run = (
+            a.responses.create(model=scripted.play(_held(hold=5)), input="hi", background=True)
+            for _ in range(2))
+        for run in (followed_run, cancelled_run):
+            _until(lambda run=run: len(b.responses.retrieve(run.id).output))
         time.sleep(0.1)  # the three pieces before the pause are flushed
-        with b.responses.retrieve(created.id, stream=True, starting_after=2) as stream:
-            _kill(doomed)  # while B follows the run live
-            followed = [event.model_dump(mode="json", exclude_unset=True) for event in stream]
+        followed: list[dict[str, Any]] = []
+
+        def follow() -> None:  # B follows the first run live while A dies
+            with b.responses.retrieve(followed_run.id, stream=True, starting_after=2) as stream:
+                followed.extend(e.model_dump(mode="json", exclude_unset=True) for e in stream)
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        time.sleep(0.2)
+        _kill(doomed)
+        # The second run is cancelled from B, answered once B took it over.
+        cancelled = b.responses.cancel(cancelled_run.id)
+        assert cancelled.status == "cancelled"
+        assert cancelled.output[0].status == "incomplete" and _text(cancelled) == "a0 a1 a2 "
+        assert_valid_stream(_stored_events(survivor, cancelled_run.id), allow_unterminated=True)
+        follower.join(15)
         assert followed[-1]["type"] == "response.failed"
         assert [e["sequence_number"] for e in followed] == list(range(3, 3 + len(followed)))
-        _assert_failed_by_the_dead_replica(b, survivor, created.id)
+        _assert_failed_by_the_dead_replica(b, survivor, followed_run.id)
 
 
 def test_kill_9_mid_run_on_sqlite_the_restarted_replica_ends_it(
@@ -257,19 +273,3 @@ def test_a_run_that_never_started_is_run_again(
     assert_valid_stream(log)
     assert log[0]["response"]["id"] == response_id
 
-
-def test_cancel_a_run_whose_replica_died(tmp_path: Path, scripted: ScriptedUpstream,
-                                         postgres_dsn: str) -> None:
-    with ExitStack() as stack:
-        doomed = _started(tmp_path, scripted, postgres_dsn, stack, "a")
-        survivor = _started(tmp_path, scripted, postgres_dsn, stack, "b")
-        b = sdk_client(survivor)
-        created = sdk_client(doomed).responses.create(
-            model=scripted.play(_held(hold=5)), input="hi", background=True)
-        _until(lambda: len(b.responses.retrieve(created.id).output))
-        time.sleep(0.1)
-        _kill(doomed)
-        cancelled = b.responses.cancel(created.id)  # answered once B took the run over
-        assert cancelled.status == "cancelled"
-        assert cancelled.output[0].status == "incomplete" and _text(cancelled) == "a0 a1 a2 "
-        assert_valid_stream(_stored_events(survivor, created.id), allow_unterminated=True)
