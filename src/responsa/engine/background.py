@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from responsa.engine.abandoned import close_abandoned
-from responsa.engine.follow import RUNNING, Notices, follow
+from responsa.engine.follow import RUNNING, TERMINAL_EVENTS, Notices, follow
 from responsa.engine.run import Engine, ResponseRun
 from responsa.errors import ResponsaError
 from responsa.store.base import StoredResponse
@@ -117,7 +117,7 @@ class BackgroundRunner:
             begun = True
             async for event in events:
                 publisher.add(event)
-                if event["type"] in _TERMINAL:
+                if event["type"] in TERMINAL_EVENTS:
                     await publisher.close()  # the log is complete before the final save
         except asyncio.CancelledError:
             # Cancelled inside `events()`, the run already ended as cancelled (or failed, when
@@ -221,9 +221,6 @@ class BackgroundRunner:
         task = self._runs.get(response_id)
         if task is not None:
             task.cancel()
-
-
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 class _Publisher:
