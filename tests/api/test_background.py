@@ -27,6 +27,7 @@ from tests.conftest import sdk_client
 from tests.support.grammar import assert_valid_stream
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import Pause, Script, ScriptedUpstream, chunk, usage
+from tests.test_webhooks import SECRET, Receiver, unwrap
 
 LEASE = 1.0  # seconds: how long a dead replica's run waits before another takes it over
 Pair = tuple[RunningResponsa, RunningResponsa]
@@ -273,3 +274,29 @@ def test_a_run_that_never_started_is_run_again(
     assert_valid_stream(log)
     assert log[0]["response"]["id"] == response_id
 
+
+
+def test_background_ends_are_announced_by_webhook(tmp_path: Path,
+                                                   scripted: ScriptedUpstream) -> None:
+    receiver = Receiver()
+    config = _config(scripted) + f"""
+[[webhooks]]
+url = "{receiver.url}"
+secret = "{SECRET}"
+"""
+    try:
+        with serving(tmp_path, config) as server:
+            client = sdk_client(server)
+            done = client.responses.create(model=scripted.play(_held(hold=0)), input="hi",
+                                           background=True)
+            held = client.responses.create(model=scripted.play(_held(hold=5)), input="hi",
+                                           background=True)
+            _until(lambda: client.responses.retrieve(done.id).status == "completed")
+            _until(lambda: client.responses.retrieve(held.id).output)
+            client.responses.cancel(held.id)
+            _until(lambda: len(receiver.deliveries) == 2)
+        events = {unwrap(body, headers).type: unwrap(body, headers).data.id
+                  for headers, body, _ in receiver.deliveries}
+        assert events == {"response.completed": done.id, "response.cancelled": held.id}
+    finally:
+        receiver.close()

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, prompts, responses
+from responsa.api import conversations, models, prompts, responses, websocket
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
@@ -25,6 +25,7 @@ from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
+from responsa.webhooks import WebhookNotifier
 
 
 async def health(request: Request) -> Response:
@@ -50,22 +51,28 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
                         ToolServices(settings=settings, store=store))
+        # Background runs announce their end through `app.state.webhooks.notify(response)`.
+        webhooks = WebhookNotifier(settings.webhooks)
+        await webhooks.start()
         runner = BackgroundRunner(engine, lease_seconds=settings.run_lease_seconds)
+        runner.on_terminal.append(webhooks.notify)
         await runner.start()
         app.state.settings = settings
         app.state.engine = engine
+        app.state.webhooks = webhooks
         app.state.runner = runner
         try:
             yield
         finally:
             await runner.stop()
             await engine.drain()
+            await webhooks.aclose()
             await providers.aclose()
             await store.close()
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes, *prompts.routes],
+                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

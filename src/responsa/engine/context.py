@@ -7,6 +7,7 @@ The new input's items get server ids where the client sent none, so they can be 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +40,18 @@ class ConversationContext:
     items: list[JSONDict] = field(default_factory=list)
 
 
-async def build_context(store: Store, body: JSONDict,
-                        sealer: Sealer | None = None) -> ConversationContext:
+async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = None, *,
+                        local: Mapping[str, list[JSONDict]] | None = None) -> ConversationContext:
+    """`local`: histories of responses kept outside the store (a WebSocket connection's
+    `store: false` responses), looked up before it."""
     input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
     conversation_id = conversation_id_of(body)
     if previous_id:
-        found = await store.get_context(previous_id)
+        found = local.get(previous_id) if local is not None else None
+        if found is None:
+            found = await store.get_context(previous_id)
         if found is None:
             raise InvalidRequestError(f"Previous response with id '{previous_id}' not found.",
                                       param="previous_response_id",

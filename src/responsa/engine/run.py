@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -53,14 +53,17 @@ class Engine:
         # Saves that must finish even when the request that started them is cancelled.
         self._pending_saves: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: JSONDict) -> ResponseRun:
+    async def create(self, body: JSONDict, *,
+                     local: Mapping[str, list[JSONDict]] | None = None) -> ResponseRun:
         """Check references, open the upstream and return the run, ready to stream.
+
+        `local` holds histories that continue without the store (engine/context.py).
 
         Raises `ResponsaError` for anything that should be an HTTP error: nothing is stored and
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
         run that ends in `response.failed`.
         """
-        run, compaction = await self.prepare(body)
+        run, compaction = await self.prepare(body, local=local)
         try:
             await run.begin(compaction)
         except BaseException:
@@ -68,8 +71,10 @@ class Engine:
             raise
         return run
 
-    async def prepare(self, body: JSONDict, *, response_id: str | None = None,
-                      created_at: int | None = None) -> tuple[ResponseRun, JSONDict | None]:
+    async def prepare(
+        self, body: JSONDict, *, local: Mapping[str, list[JSONDict]] | None = None,
+        response_id: str | None = None, created_at: int | None = None,
+    ) -> tuple[ResponseRun, JSONDict | None]:
         """`create` up to `begin` (the run, and the compaction item that opens its output): a
         background run begins later, maybe on another replica, which prepares it again under
         its first `response_id` and `created_at`."""
@@ -78,7 +83,7 @@ class Engine:
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
-        context = await build_context(self.store, body, self.sealer)
+        context = await build_context(self.store, body, self.sealer, local=local)
         request = _model_request(body, upstream_model, context)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
@@ -149,6 +154,10 @@ class ResponseRun:
     @property
     def response(self) -> JSONDict:
         return self._builder.response
+
+    @property
+    def context(self) -> ConversationContext:
+        return self._context
 
     @property
     def opening_events(self) -> int:
@@ -240,6 +249,8 @@ class ResponseRun:
                     results.append(result)
                 if client_called or any(result.ends_response for result in results):
                     return
+                if not any(result.ran for result in results):
+                    return  # only calls past max_tool_calls, of tools no longer offered: stop
                 for event in builder.next_turn():
                     yield event
                 said = [item for item in builder.response["output"][spoken:]

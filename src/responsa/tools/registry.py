@@ -28,3 +28,7 @@ def replay_hosted_items(items: list[JSONDict]) -> list[JSONDict]:
         else:
             replayed.extend(replay(item))
     return replayed
+
+
+# The hosted tools register themselves on import (after the tables above exist).
+import responsa.tools.mcp  # noqa: E402, F401
