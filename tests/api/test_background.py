@@ -27,6 +27,7 @@ from tests.conftest import sdk_client
 from tests.support.grammar import assert_valid_stream
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import Pause, Script, ScriptedUpstream, chunk, usage
+from tests.support.sdk import streamed_events
 from tests.test_webhooks import SECRET, Receiver, unwrap
 
 LEASE = 1.0  # seconds: how long a dead replica's run waits before another takes it over
@@ -123,6 +124,17 @@ def test_background_runs_on_one_replica_and_resumes_on_the_other(
         "response.created", "response.queued", "response.in_progress"]
     assert log[0]["response"]["status"] == "queued"
     assert log[4:] == resumed
+
+
+def test_a_streamed_background_create_with_the_sdk(pair: Pair,
+                                                   scripted: ScriptedUpstream) -> None:
+    events = streamed_events(sdk_client(pair[0]), model=scripted.play(_held(hold=0)),
+                             input="hi", background=True)  # the grammar is checked on the way
+    assert [event["type"] for event in events[:3]] == [
+        "response.created", "response.queued", "response.in_progress"]
+    assert events[0]["response"]["status"] == "queued" and events[0]["response"]["background"]
+    assert events[-1]["type"] == "response.completed"
+    assert _stored_events(pair[1], events[0]["response"]["id"]) == events
 
 
 def test_a_dropped_background_stream_leaves_the_run_going(
