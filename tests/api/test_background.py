@@ -57,25 +57,35 @@ def _held(*, hold: float, before: int = 3, after: int = 2) -> Script:
 
 
 def _started(tmp: Path, scripted: ScriptedUpstream, database: str | None,
-             stack: ExitStack, name: str) -> RunningResponsa:
+             stack: ExitStack, name: str, extra: str = "") -> RunningResponsa:
     directory = tmp / name
     directory.mkdir(exist_ok=True)
-    return stack.enter_context(serving(directory, _config(scripted), database=database))
+    return stack.enter_context(serving(directory, _config(scripted) + extra,
+                                       database=database))
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """Where the `pair` replicas send their webhooks."""
+    running = Receiver()
+    yield running
+    running.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         scripted: ScriptedUpstream) -> Iterator[Pair]:
+         scripted: ScriptedUpstream, receiver: Receiver) -> Iterator[Pair]:
     """Two replicas on one PostgreSQL; on SQLite, one replica plays both parts."""
     tmp = tmp_path_factory.mktemp(f"background-{request.param}")
+    webhooks = f'\n[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
     with ExitStack() as stack:
         if request.param == "sqlite":
-            only = _started(tmp, scripted, None, stack, "a")
+            only = _started(tmp, scripted, None, stack, "a", webhooks)
             yield only, only
         else:
             dsn = request.getfixturevalue("postgres_dsn")
-            yield (_started(tmp, scripted, dsn, stack, "a"),
-                   _started(tmp, scripted, dsn, stack, "b"))
+            yield (_started(tmp, scripted, dsn, stack, "a", webhooks),
+                   _started(tmp, scripted, dsn, stack, "b", webhooks))
 
 
 def _until(check: Callable[[], Any], *, timeout: float = 10.0) -> Any:
@@ -288,27 +298,19 @@ def test_a_run_that_never_started_is_run_again(
 
 
 
-def test_background_ends_are_announced_by_webhook(tmp_path: Path,
-                                                   scripted: ScriptedUpstream) -> None:
-    receiver = Receiver()
-    config = _config(scripted) + f"""
-[[webhooks]]
-url = "{receiver.url}"
-secret = "{SECRET}"
-"""
-    try:
-        with serving(tmp_path, config) as server:
-            client = sdk_client(server)
-            done = client.responses.create(model=scripted.play(_held(hold=0)), input="hi",
-                                           background=True)
-            held = client.responses.create(model=scripted.play(_held(hold=5)), input="hi",
-                                           background=True)
-            _until(lambda: client.responses.retrieve(done.id).status == "completed")
-            _until(lambda: client.responses.retrieve(held.id).output)
-            client.responses.cancel(held.id)
-            _until(lambda: len(receiver.deliveries) == 2)
-        events = {unwrap(body, headers).type: unwrap(body, headers).data.id
-                  for headers, body, _ in receiver.deliveries}
-        assert events == {"response.completed": done.id, "response.cancelled": held.id}
-    finally:
-        receiver.close()
+
+def test_background_ends_are_announced_by_webhook(pair: Pair, scripted: ScriptedUpstream,
+                                                   receiver: Receiver) -> None:
+    a, b = sdk_client(pair[0]), sdk_client(pair[1])
+    done = a.responses.create(model=scripted.play(_held(hold=0)), input="hi", background=True)
+    held = a.responses.create(model=scripted.play(_held(hold=5)), input="hi", background=True)
+    _until(lambda: b.responses.retrieve(done.id).status == "completed")
+    _until(lambda: b.responses.retrieve(held.id).output)
+    b.responses.cancel(held.id)
+
+    def announced() -> dict[str, str]:
+        events = (unwrap(body, headers) for headers, body, _ in receiver.deliveries)
+        return {event.data.id: event.type for event in events
+                if event.data.id in (done.id, held.id)}
+    assert _until(lambda: len(announced()) == 2 and announced()) == {
+        done.id: "response.completed", held.id: "response.cancelled"}
