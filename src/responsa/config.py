@@ -6,6 +6,7 @@
     api_keys = ["sk-local-1"]                    # none: no authentication
     default_provider = "ollama"                  # for model names without "provider/"
     websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
+    run_lease_seconds = 30                       # a dead replica's background runs wait this
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -121,6 +122,8 @@ class Settings:
     embedded_engine: bool = True  # add `local/smollm2` unless a `local` provider is configured
     heartbeat_seconds: float = 15.0
     websocket_max_age_seconds: float = 3600.0  # WebSocket mode: OpenAI's 60-minute limit
+    # A background run whose replica stopped renewing its lease this long is taken over.
+    run_lease_seconds: float = 30.0
     # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
     secret_key: str | None = None
     webhooks: list[WebhookConfig] = field(default_factory=list)
@@ -176,6 +179,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.heartbeat_seconds = float(data["heartbeat_seconds"])
     if "websocket_max_age_seconds" in data:
         settings.websocket_max_age_seconds = float(data["websocket_max_age_seconds"])
+    if "run_lease_seconds" in data:
+        settings.run_lease_seconds = float(data["run_lease_seconds"])
     for name, table in (data.get("providers") or {}).items():
         settings.providers[name] = _provider_from_table(name, table, environ)
     if "webhooks" in data:

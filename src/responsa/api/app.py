@@ -17,6 +17,7 @@ from responsa.api.errors import error_response, handle_responsa_error, handle_un
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
 from responsa.config import Settings
+from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.run import Engine
 from responsa.engine.secret import load_secret
@@ -53,12 +54,17 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         # Background runs announce their end through `app.state.webhooks.notify(response)`.
         webhooks = WebhookNotifier(settings.webhooks)
         await webhooks.start()
+        runner = BackgroundRunner(engine, lease_seconds=settings.run_lease_seconds)
+        runner.on_terminal.append(webhooks.notify)
+        await runner.start()
         app.state.settings = settings
         app.state.engine = engine
         app.state.webhooks = webhooks
+        app.state.runner = runner
         try:
             yield
         finally:
+            await runner.stop()
             await engine.drain()
             await webhooks.aclose()
             await providers.aclose()

@@ -12,7 +12,9 @@ from starlette.routing import Route
 from responsa.api.json import json_response
 from responsa.api.query import bool_param, include_param, int_param, order_param
 from responsa.api.sse import EventStreamResponse
+from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction import compact
+from responsa.engine.follow import RUNNING, TERMINAL_EVENTS
 from responsa.engine.run import Engine
 from responsa.engine.snapshot import render_input_item, render_response
 from responsa.engine.tokens import count_input_tokens
@@ -27,17 +29,29 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def _runner(request: Request) -> BackgroundRunner:
+    runner: BackgroundRunner = request.app.state.runner
+    return runner
+
+
 def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.")
 
 
 async def create_response(request: Request) -> Any:
     body = parse_create_request(await request.body()).canonical_body()
-    engine = _engine(request)
-    run = await engine.create(body)
+    heartbeat = request.app.state.settings.heartbeat_seconds
+    if body.get("background"):
+        # The run belongs to the server now: a dropped stream only stops its follower.
+        runner = _runner(request)
+        queued = await runner.submit(body)
+        if body.get("stream"):
+            return EventStreamResponse(runner.follow(queued["id"], None),
+                                       heartbeat_seconds=heartbeat)
+        return json_response(queued)
+    run = await _engine(request).create(body)
     if body.get("stream"):
-        return EventStreamResponse(run.events(),
-                                   heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
+        return EventStreamResponse(run.events(), heartbeat_seconds=heartbeat)
     async for _ in run.events():
         pass
     return json_response(run.response)
@@ -53,8 +67,15 @@ async def retrieve_response(request: Request) -> Any:
         events = await store.get_events(response_id, starting_after=starting_after)
         if events is None:
             raise _not_found(response_id)
-        return EventStreamResponse(_replay(events),
-                                   heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
+        heartbeat = request.app.state.settings.heartbeat_seconds
+        if not (events and events[-1]["type"] in TERMINAL_EVENTS):
+            response = await store.get_response(response_id)
+            if response is not None and response["background"] and (
+                    response["status"] in RUNNING):
+                return EventStreamResponse(
+                    _runner(request).follow(response_id, starting_after),
+                    heartbeat_seconds=heartbeat)
+        return EventStreamResponse(_replay(events), heartbeat_seconds=heartbeat)
     response = await store.get_response(response_id)
     if response is None:
         raise _not_found(response_id)
@@ -80,8 +101,13 @@ async def cancel_response(request: Request) -> Response:
         raise _not_found(response_id)
     if not response.get("background"):
         raise InvalidRequestError("Cannot cancel a synchronous response.")
-    # Background runs are not accepted yet, so no stored response can be running here.
-    raise InvalidRequestError("Cannot cancel a response that is not in progress.")
+    if response["status"] in RUNNING:
+        response = await _runner(request).cancel(response_id)
+        if response is None:  # deleted meanwhile
+            raise _not_found(response_id)
+    elif response["status"] != "cancelled":  # cancelling twice returns the cancelled response
+        raise InvalidRequestError("Cannot cancel a response that is not in progress.")
+    return json_response(response)
 
 
 async def list_input_items(request: Request) -> Response:

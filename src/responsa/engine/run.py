@@ -65,6 +65,21 @@ class Engine:
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
         run that ends in `response.failed`.
         """
+        run, compaction = await self.prepare(body, local=local)
+        try:
+            await run.begin(compaction)
+        except BaseException:
+            await run.aclose_tools()
+            raise
+        return run
+
+    async def prepare(
+        self, body: JSONDict, *, local: Mapping[str, list[JSONDict]] | None = None,
+        response_id: str | None = None, created_at: int | None = None,
+    ) -> tuple[ResponseRun, JSONDict | None]:
+        """`create` up to `begin` (the run, and the compaction item that opens its output): a
+        background run begins later, maybe on another replica, which prepares it again under
+        its first `response_id` and `created_at`."""
         _reject_unsupported(body)
         body = await apply_prompt(self.store, body)
         provider, upstream_model = self.providers.resolve(body["model"])
@@ -84,17 +99,14 @@ class Engine:
             request = await fit_context_window(provider, request, body.get("truncation"))
             hosted = HostedTools.from_request(body, self.services)
         response = initial_response(body, model=body["model"])
+        if response_id is not None and created_at is not None:
+            response["id"], response["created_at"] = response_id, created_at
         include = frozenset(body.get("include") or ())
         seal = (functools.partial(seal_reasoning, self.sealer, provider.name)
                 if ENCRYPTED_REASONING in include else None)
         run = ResponseRun(self, provider, request, response, context, hosted,
                           include_logprobs=LOGPROBS in include, compacting=compacting, seal=seal)
-        try:
-            await run.begin(compaction)
-        except BaseException:
-            await hosted.aclose()
-            raise
-        return run
+        return run, compaction
 
     def save_in_background(
         self, record: StoredResponse, *, conversation_id: str | None = None
@@ -140,7 +152,7 @@ class ResponseRun:
         self._builder = ResponseBuilder(response, include_logprobs=include_logprobs, seal=seal)
         self._exit_stack = contextlib.AsyncExitStack()  # the current model call's stream
         self._deltas: AsyncIterator[Delta] | None = None
-        self._open_error: UpstreamError | None = None
+        self._open_error: ResponsaError | None = None
         self._events: list[Event] = []
         self._opening: list[Event] = []  # produced before streaming starts (`begin`)
         self._approved_calls: list[HostedCall] = []
@@ -153,12 +165,28 @@ class ResponseRun:
     def context(self) -> ConversationContext:
         return self._context
 
-    async def begin(self, compaction: JSONDict | None) -> None:
+    @property
+    def opening_events(self) -> int:
+        """How many events `begin` produced that `events()` has not yielded yet."""
+        return len(self._opening)
+
+    def abort(self, error: ResponsaError) -> None:
+        """End a started run as failed before its `events()` is closed or cancelled (a server
+        shutting down), so the close stores `failed` rather than `cancelled`."""
+        if self._builder.next_sequence_number and not self._builder.terminal:
+            self._events.extend(self._builder.fail(error))
+
+    async def aclose_tools(self) -> None:
+        """Release the hosted tools of a run that will not stream."""
+        await self._hosted.aclose()
+
+    async def begin(self, compaction: JSONDict | None, *, background: bool = False) -> None:
         """Everything before the first token: the opening events, the hosted tools' own
         preparation (MCP lists its tools), and the upstream call, so that an upstream that
-        refuses the request is still an HTTP error."""
+        refuses the request is still an HTTP error (for a `background` run, which answered
+        already, the run's failure)."""
         builder = self._builder
-        self._opening += builder.start()
+        self._opening += builder.start(queued=bool(self.response["background"]))
         if compaction is not None:
             self._opening += builder.add_item(compaction)
         if self._hosted:
@@ -166,14 +194,17 @@ class ResponseRun:
             self._approved_calls = await self._hosted.prepare(self._context.items, sink)
             self._request = self._next_request(first=True)
         if not self._approved_calls and not self._compacting:
-            await self._open_upstream()  # else once the approved calls ran (`_turns`)
+            await self._open_upstream(background=background)  # else once the approved calls ran
 
-    async def _open_upstream(self) -> None:
+    async def _open_upstream(self, *, background: bool = False) -> None:
         try:
             self._deltas = await self._exit_stack.enter_async_context(
                 self._provider.open(self._request))
         except UpstreamStatusError as exc:
-            if exc.is_client_error:
+            if exc.is_client_error and background:
+                self._open_error = InvalidRequestError(exc.message,
+                                                       code="upstream_rejected_request")
+            elif exc.is_client_error:
                 # The upstream refused the request itself: that is the caller's error to fix.
                 raise InvalidRequestError(exc.message, code="upstream_rejected_request") from exc
             self._open_error = exc
@@ -313,16 +344,10 @@ _MODEL_SPOKEN = frozenset({"message", "reasoning"})
 # backend they are not offered to the model; every other tool kind must be usable or refused.
 _NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_search_preview",
                                 "web_search_preview_2025_03_11"})
-_UNSUPPORTED_PARAMETERS = {
-    "background": "Background responses are not supported yet.",
-}
 
 
 def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
-    for param, message in _UNSUPPORTED_PARAMETERS.items():
-        if body.get(param):
-            raise InvalidRequestError(message, param=param, code="unsupported_parameter")
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
         if kind != "function" and kind not in _NOT_OFFERED_TOOLS and not is_hosted_type(kind):
@@ -345,7 +370,7 @@ def _model_request(
     return ModelRequest(
         model=upstream_model,
         input=context.model_input,
-        stream=bool(body.get("stream")),
+        stream=bool(body.get("stream") or body.get("background")),  # background: stored as it goes
         instructions=body.get("instructions"),
         tools=tools,
         tool_choice=body.get("tool_choice") or "auto",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from responsa.store.prompts import PromptStore
+from responsa.store.runs import RunStore
 
 JSONDict = dict[str, Any]
 Order = Literal["asc", "desc"]
@@ -49,8 +50,8 @@ class ItemPage:
     has_more: bool
 
 
-class Store(PromptStore, Protocol):
-    # Prompt templates: see store/prompts.py.
+class Store(PromptStore, RunStore, Protocol):
+    # Prompt templates: see store/prompts.py. Background runs: see store/runs.py.
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""

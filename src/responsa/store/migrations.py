@@ -114,6 +114,24 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0004_background_runs",
+        (
+            # One row per background run until it ends: the durable queue. `owner` is the
+            # replica driving it, alive while `lease_until` (unix seconds) is in the future.
+            """
+            CREATE TABLE background_runs (
+                response_id TEXT PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                body TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                lease_until REAL NOT NULL,
+                cancel_requested INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX background_runs_by_lease ON background_runs (lease_until)",
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -289,6 +307,44 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 template json NOT NULL,
                 PRIMARY KEY (prompt_pk, version)
             )
+            """,
+        ),
+    ),
+    Migration(
+        "0004_background_runs",
+        (
+            # Leases use the database clock, so replicas with skewed clocks agree on expiry.
+            """
+            CREATE TABLE background_runs (
+                response_id text PRIMARY KEY,
+                created_at bigint NOT NULL,
+                body json NOT NULL,
+                owner text NOT NULL,
+                lease_until timestamptz NOT NULL,
+                cancel_requested boolean NOT NULL DEFAULT false
+            )
+            """,
+            "CREATE INDEX background_runs_by_lease ON background_runs (lease_until)",
+            # A live run's flush: the batch joins the log (same checks as
+            # responsa_append_events), the snapshot is replaced, and followers on every
+            # replica are woken, delivered at commit.
+            """
+            CREATE FUNCTION responsa_publish_run_events(
+                p_id text, p_status text, p_response json,
+                p_first_sequence_number bigint, p_last_sequence_number bigint, p_events json,
+                OUT known boolean, OUT appended boolean, OUT stored_last bigint
+            ) LANGUAGE plpgsql VOLATILE AS $fn$
+            BEGIN
+                SELECT a.known, a.appended, a.stored_last INTO known, appended, stored_last
+                FROM responsa_append_events(p_id, p_first_sequence_number,
+                                            p_last_sequence_number, p_events) AS a;
+                IF appended OR (known AND p_events IS NULL) THEN
+                    UPDATE responses SET status = p_status, response = p_response
+                    WHERE id = p_id;
+                    PERFORM pg_notify('responsa_runs', 'events:' || p_id);
+                END IF;
+            END
+            $fn$
             """,
         ),
     ),

@@ -28,6 +28,7 @@ from responsa.store._rows import (
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
 from responsa.store.migrations import migrate_postgres
 from responsa.store.postgres_prompts import PostgresPrompts
+from responsa.store.postgres_runs import PostgresRuns
 
 _SAVE = "SELECT responsa_save_response($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 _APPEND_CONVERSATION = "SELECT responsa_append_conversation_items($1, $2, $3)"
@@ -129,7 +130,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     still rolls back any transaction left open."""
 
 
-class PostgresStore(PostgresPrompts):
+class PostgresStore(PostgresPrompts, PostgresRuns):
     """The Store protocol on PostgreSQL. `dsn` is a postgresql:// (or postgres://) URL."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:

@@ -40,6 +40,7 @@ from responsa.store._rows import (
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
 from responsa.store.migrations import migrate_sqlite, rollback
 from responsa.store.sqlite_prompts import SQLitePrompts
+from responsa.store.sqlite_runs import SQLiteRuns
 
 T = TypeVar("T")
 
@@ -172,7 +173,7 @@ def _resolve(
         loop.call_soon_threadsafe(settle)
 
 
-class SQLiteStore(SQLitePrompts):
+class SQLiteStore(SQLitePrompts, SQLiteRuns):
     """The Store protocol on a SQLite file (or ":memory:")."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -183,6 +184,7 @@ class SQLiteStore(SQLitePrompts):
         # (group commit), which halves the cost per save under concurrent load.
         self._pending_saves: list[_PendingSave] = []
         self._pending_lock = threading.Lock()
+        self._listeners = []  # background-run notices stay in this process
 
     # -- lifecycle ---------------------------------------------------------------------------
 
