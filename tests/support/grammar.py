@@ -82,6 +82,8 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
         elif kind in _TEXT_DELTAS:
             assert event["content_index"] == open_part, f"{kind} outside its content part"
             buffers[(open_index, open_part)].append(event["delta"])
+        elif kind == "response.output_text.annotation.added":
+            assert event["content_index"] == open_part, f"{kind} outside its content part"
         elif kind in _DONE_TO_DELTA:
             field = _TEXT_DELTAS[_DONE_TO_DELTA[kind]][1]
             assert event[field] == "".join(buffers[(open_index, event["content_index"])])

@@ -3,6 +3,7 @@ compact."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -14,12 +15,14 @@ from responsa.api.query import bool_param, include_param, int_param, order_param
 from responsa.api.sse import EventStreamResponse
 from responsa.engine.compaction import compact
 from responsa.engine.run import Engine
-from responsa.engine.snapshot import render_input_item, render_response
+from responsa.engine.snapshot import render_event, render_input_item, render_response
 from responsa.engine.tokens import count_input_tokens
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.protocol.compact import parse_compact_request
 from responsa.protocol.input_tokens import parse_input_tokens_request
 from responsa.protocol.request import parse_create_request
+
+JSONDict = dict[str, Any]
 
 
 def _engine(request: Request) -> Engine:
@@ -35,12 +38,22 @@ async def create_response(request: Request) -> Any:
     body = parse_create_request(await request.body()).canonical_body()
     engine = _engine(request)
     run = await engine.create(body)
+    include = frozenset(body.get("include") or ())
+    # Declared tools the model was not offered (web_search with no search backend).
+    headers = ({"x-responsa-tools-unavailable": ",".join(run.unavailable_tools)}
+               if run.unavailable_tools else None)
     if body.get("stream"):
-        return EventStreamResponse(run.events(),
+        return EventStreamResponse(_rendered(run.events(), include), headers=headers,
                                    heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
     async for _ in run.events():
         pass
-    return json_response(run.response)
+    return json_response(render_response(run.response, include), headers=headers)
+
+
+async def _rendered(events: AsyncIterator[JSONDict],
+                    include: frozenset[str]) -> AsyncIterator[JSONDict]:
+    async for event in events:
+        yield render_event(event, include)
 
 
 async def retrieve_response(request: Request) -> Any:
@@ -53,7 +66,7 @@ async def retrieve_response(request: Request) -> Any:
         events = await store.get_events(response_id, starting_after=starting_after)
         if events is None:
             raise _not_found(response_id)
-        return EventStreamResponse(_replay(events),
+        return EventStreamResponse(_replay(events, include),
                                    heartbeat_seconds=request.app.state.settings.heartbeat_seconds)
     response = await store.get_response(response_id)
     if response is None:
@@ -61,9 +74,9 @@ async def retrieve_response(request: Request) -> Any:
     return json_response(render_response(response, include))
 
 
-async def _replay(events: list[dict[str, Any]]) -> Any:
+async def _replay(events: list[JSONDict], include: frozenset[str]) -> AsyncIterator[JSONDict]:
     for event in events:
-        yield event
+        yield render_event(event, include)
 
 
 async def delete_response(request: Request) -> Response:

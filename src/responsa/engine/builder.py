@@ -12,6 +12,7 @@ caller decides where they go (an SSE socket, the store, or nowhere for a non-str
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from responsa.errors import ResponsaError, UpstreamProtocolError
@@ -73,6 +74,8 @@ class ResponseBuilder:
         self._tool_call_ids: dict[int, str] = {}
         self._closed_tool_indexes: set[int] = set()
         self.terminal = False
+        # Annotations for each finished `output_text` part (hosted web search's citations).
+        self.annotate: Callable[[str], list[JSONDict]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -317,6 +320,10 @@ class ResponseBuilder:
         if kind == "output_text":
             part["text"] = text
             part["logprobs"] = current.logprobs
+            part["annotations"] = self.annotate(text) if self.annotate else []
+            for index, annotation in enumerate(part["annotations"]):
+                events.append(self._event("response.output_text.annotation.added", **base,
+                                          annotation_index=index, annotation=annotation))
             events.append(self._event("response.output_text.done", **base, text=text,
                                       logprobs=current.logprobs))
         elif kind == "refusal":

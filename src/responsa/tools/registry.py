@@ -28,3 +28,7 @@ def replay_hosted_items(items: list[JSONDict]) -> list[JSONDict]:
         else:
             replayed.extend(replay(item))
     return replayed
+
+
+# Each tool module registers itself in FACTORIES and REPLAYS on import.
+from responsa.tools import image_generation, web_search  # noqa: E402, F401
