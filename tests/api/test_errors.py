@@ -49,9 +49,9 @@ def test_envelope_has_all_four_keys(server: RunningResponsa) -> None:
     ({"model": "llama/tiny", "input": "x", "tools": [{"type": "local_shell"}]},
      "unsupported_value", "tools[0].type"),
     ({"model": "llama/tiny", "input": [{"type": "item_reference", "id": "msg_1"}]},
-     "unsupported_value", "input[0]"),
+     None, "input"),
 ])
-def test_validation_errors(server: RunningResponsa, body: dict[str, Any], code: str,
+def test_validation_errors(server: RunningResponsa, body: dict[str, Any], code: str | None,
                            param: str) -> None:
     reply = post(server, body)
     assert reply.status_code == 400, reply.text
