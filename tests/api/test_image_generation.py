@@ -27,12 +27,16 @@ def images() -> Iterator[ImagesEndpoint]:
 
 
 @pytest.fixture(scope="module")
-def drawing_server(tmp_path_factory: pytest.TempPathFactory, llama: LlamaServer,
-                   scripted: ScriptedUpstream, images: ImagesEndpoint) -> Iterator[RunningResponsa]:
+def drawing_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                   llama: LlamaServer, scripted: ScriptedUpstream,
+                   images: ImagesEndpoint) -> Iterator[RunningResponsa]:
+    """On SQLite, or PostgreSQL for the test that replays a stored call."""
+    database = (request.getfixturevalue("postgres_dsn")
+                if getattr(request, "param", "sqlite") == "postgres" else None)
     extra = (f'\n[image_generation]\nbase_url = "{images.url}/v1"\nmodel = "local-image"\n'
              'api_key_env = "RESPONSA_TEST_IMAGES_KEY"\n')
     with serving(tmp_path_factory.mktemp("images"),
-                 config_text(llama, scripted, extra)) as server:
+                 config_text(llama, scripted, extra), database=database) as server:
         yield server
 
 
@@ -117,6 +121,7 @@ def test_endpoint_failure_fails_the_call_not_the_response(
     assert told.startswith("The image generation failed:") and "overloaded" in told
 
 
+@pytest.mark.parametrize("drawing_server", ["sqlite", "postgres"], indirect=True)
 def test_stored_image_call_replays_without_the_image(
         drawing: OpenAI, scripted: ScriptedUpstream) -> None:
     model = scripted.play(draw_call("a boat"), text_script("Done."), text_script("Blue."))

@@ -39,19 +39,31 @@ def engines() -> Iterator[SearchEngines]:
 
 
 @pytest.fixture(scope="module")
-def searching_server(tmp_path_factory: pytest.TempPathFactory, llama: LlamaServer,
-                     scripted: ScriptedUpstream,
+def searching_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                     llama: LlamaServer, scripted: ScriptedUpstream,
                      engines: SearchEngines) -> Iterator[RunningResponsa]:
+    """On SQLite, or PostgreSQL for the tests that store searches (`STORES`)."""
+    database = (request.getfixturevalue("postgres_dsn")
+                if getattr(request, "param", "sqlite") == "postgres" else None)
     extra = f'\n[web_search]\nbackend = "searxng"\nurl = "{engines.url}"\nlanguage = "en"\n'
     with serving(tmp_path_factory.mktemp("web-search"),
-                 config_text(llama, scripted, extra)) as server:
+                 config_text(llama, scripted, extra), database=database) as server:
         yield server
 
 
+STORES = pytest.mark.parametrize("searching_server", ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def searching(searching_server: RunningResponsa, engines: SearchEngines) -> OpenAI:
+def engine(engines: SearchEngines) -> SearchEngines:
+    """The search engines, answering again, with no request recorded yet."""
     engines.requests.clear()
     engines.status = 200
+    return engines
+
+
+@pytest.fixture
+def searching(searching_server: RunningResponsa, engine: SearchEngines) -> OpenAI:
     return sdk_client(searching_server)
 
 
@@ -68,7 +80,7 @@ def of_item(events: list[dict[str, Any]], item_id: str) -> list[str]:
             or e.get("item", {}).get("id") == item_id]
 
 
-def test_llama_model_searches_through_the_sdk(searching: OpenAI, engines: SearchEngines) -> None:
+def test_llama_model_searches_through_the_sdk(searching: OpenAI, engine: SearchEngines) -> None:
     events = streamed_events(searching, model=LLAMA_MODEL, input="Search the web: Python async",
                              tools=[{"type": "web_search"}], include=[SOURCES],
                              max_output_tokens=200)
@@ -83,7 +95,7 @@ def test_llama_model_searches_through_the_sdk(searching: OpenAI, engines: Search
         "response.web_search_call.searching", "response.web_search_call.completed",
         "response.output_item.done"]
     # The model's query reached SearXNG's JSON API; what it found is the item's sources.
-    [sent] = engines.requests
+    [sent] = engine.requests
     assert sent.query["format"] == "json" and sent.query["language"] == "en"
     assert sent.query["q"] == call["action"]["query"]
     assert call["action"]["type"] == "search"
@@ -94,6 +106,7 @@ def test_llama_model_searches_through_the_sdk(searching: OpenAI, engines: Search
     assert [item.type for item in stored.output] == [item["type"] for item in response["output"]]
 
 
+@STORES
 def test_answer_cites_results_and_sources_need_include(
         searching: OpenAI, scripted: ScriptedUpstream) -> None:
     answer = f"Coroutines use async and await [1], see {ASYNCIO} and [9]."
@@ -133,7 +146,7 @@ def test_answer_cites_results_and_sources_need_include(
 
 
 def test_domains_location_and_context_size_reach_the_engine(
-        searching: OpenAI, scripted: ScriptedUpstream, engines: SearchEngines) -> None:
+        searching: OpenAI, scripted: ScriptedUpstream, engine: SearchEngines) -> None:
     model = scripted.play(search_call("python"), text_script("Done."))
     response = searching.responses.create(
         model=model, input="x", include=[SOURCES],
@@ -142,15 +155,15 @@ def test_domains_location_and_context_size_reach_the_engine(
                 "user_location": {"type": "approximate", "country": "DE"}}])
     call = response.output[0]
     assert call.type == "web_search_call"
-    [sent] = engines.requests
+    [sent] = engine.requests
     assert sent.query["q"] == "python (site:python.org OR site:peps.python.org)"
     hosts = [source.url.split("/")[2] for source in call.action.sources]  # type: ignore[union-attr]
     assert hosts and len(hosts) <= 3 and all(h.endswith("python.org") for h in hosts)
 
 
 def test_engine_failure_fails_the_call_not_the_response(
-        searching: OpenAI, scripted: ScriptedUpstream, engines: SearchEngines) -> None:
-    engines.status = 503
+        searching: OpenAI, scripted: ScriptedUpstream, engine: SearchEngines) -> None:
+    engine.status = 503
     model = scripted.play(search_call("python"), text_script("Sorry."))
     response = searching.responses.create(model=model, input="x", tools=[{"type": "web_search"}])
     assert response.status == "completed"
@@ -160,6 +173,7 @@ def test_engine_failure_fails_the_call_not_the_response(
     assert told.startswith("The web search failed:") and "503" in told
 
 
+@STORES
 def test_stored_search_replays_to_the_model_on_the_next_turn(
         searching: OpenAI, scripted: ScriptedUpstream) -> None:
     model = scripted.play(search_call("sqlite"), text_script("SQLite is small [1]."),
@@ -215,16 +229,15 @@ def test_forcing_web_search_without_backend_is_refused(
 # -- the engine adapters and their configuration ---------------------------------------------------
 
 
-async def test_brave_adapter(engines: SearchEngines) -> None:
-    engines.requests.clear()
-    backend = create_backend(WebSearchConfig("brave", url=f"{engines.url}/res/v1",
+async def test_brave_adapter(engine: SearchEngines) -> None:
+    backend = create_backend(WebSearchConfig("brave", url=f"{engine.url}/res/v1",
                                              api_key=API_KEY))
     try:
         found = await backend.search(SearchQuery("postgresql database", 1,
                                                  ("postgresql.org",), "de"))
         assert [r.url for r in found] == ["https://www.postgresql.org/about/"]
         assert found[0].snippet.startswith("PostgreSQL is a powerful")
-        [sent] = engines.requests
+        [sent] = engine.requests
         assert sent.query == {"q": "postgresql database (site:postgresql.org)", "count": "1",
                               "country": "DE"}
         assert await backend.search(SearchQuery("zzz", 3)) == []  # Brave omits `web`
@@ -232,22 +245,21 @@ async def test_brave_adapter(engines: SearchEngines) -> None:
         await backend.aclose()
 
 
-async def test_tavily_adapter(engines: SearchEngines) -> None:
-    engines.requests.clear()
-    backend = create_backend(WebSearchConfig("tavily", url=engines.url, api_key=API_KEY))
+async def test_tavily_adapter(engine: SearchEngines) -> None:
+    backend = create_backend(WebSearchConfig("tavily", url=engine.url, api_key=API_KEY))
     try:
         found = await backend.search(SearchQuery("database engine", 5, ("sqlite.org",)))
         assert [(r.url, r.title) for r in found] == [
             ("https://www.sqlite.org/about.html", "About SQLite")]
-        [sent] = engines.requests
+        [sent] = engine.requests
         assert sent.body == {"query": "database engine", "max_results": 5,
                              "search_depth": "basic", "include_domains": ["sqlite.org"]}
     finally:
         await backend.aclose()
 
 
-async def test_engine_errors_name_the_backend(engines: SearchEngines) -> None:
-    backend = create_backend(WebSearchConfig("brave", url=f"{engines.url}/res/v1",
+async def test_engine_errors_name_the_backend(engine: SearchEngines) -> None:
+    backend = create_backend(WebSearchConfig("brave", url=f"{engine.url}/res/v1",
                                              api_key="wrong"))
     try:
         with pytest.raises(UpstreamStatusError) as caught:
