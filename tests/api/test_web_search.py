@@ -143,6 +143,12 @@ def test_answer_cites_results_and_sources_need_include(
     full = searching.responses.retrieve(response["id"], include=[SOURCES])
     assert [s.url for s in full.output[0].action.sources][:2] == [  # type: ignore[union-attr]
         PEP_492, ASYNCIO]
+    # So does the stored stream's replay.
+    for include, shown in (([], False), ([SOURCES], True)):
+        with searching.responses.retrieve(response["id"], stream=True,
+                                          include=include) as replay:
+            done = [e.item for e in replay if e.type == "response.output_item.done"]
+        assert (done[0].action.sources is not None) is shown  # type: ignore[union-attr]
 
 
 def test_domains_location_and_context_size_reach_the_engine(

@@ -43,12 +43,14 @@ _FUNCTION: JSONDict = {
     "description": "Generate an image from a text description; the user sees the image.",
     "parameters": {
         "type": "object",
-        "properties": {"prompt": {"type": "string",
+        "properties": {"prompt": {"type": "string", "minLength": 1,
                                   "description": "A detailed description of the image."}},
         "required": ["prompt"],
         "additionalProperties": False,
     },
-    "strict": True,
+    # Not strict: strict schemas allow only a subset of JSON Schema, and `minLength` is what
+    # keeps a small model on a grammar-constrained engine (llama.cpp) from sending "".
+    "strict": False,
 }
 
 

@@ -44,11 +44,14 @@ _FUNCTION: JSONDict = {
                     "your answer by writing its number in brackets or its URL."),
     "parameters": {
         "type": "object",
-        "properties": {"query": {"type": "string", "description": "What to search for."}},
+        "properties": {"query": {"type": "string", "minLength": 1,
+                                 "description": "What to search for."}},
         "required": ["query"],
         "additionalProperties": False,
     },
-    "strict": True,
+    # Not strict: strict schemas allow only a subset of JSON Schema, and `minLength` is what
+    # keeps a small model on a grammar-constrained engine (llama.cpp) from sending "".
+    "strict": False,
 }
 
 
