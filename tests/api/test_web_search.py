@@ -19,7 +19,8 @@ from openai import OpenAI
 
 from responsa.config import ConfigError, WebSearchConfig, load_settings
 from responsa.errors import UpstreamStatusError
-from responsa.tools.search_backends import SearchQuery, create_backend
+from responsa.tools.search_backends import SearchQuery, SearchResult, create_backend
+from responsa.tools.web_search import WebSearchTool
 from tests.conftest import LLAMA_MODEL, config_text, sdk_client
 from tests.support.llama_server import LlamaServer
 from tests.support.responsa_server import RunningResponsa, serving
@@ -230,6 +231,17 @@ def test_forcing_web_search_without_backend_is_refused(
     assert isinstance(error, dict)
     assert error["param"] == "tool_choice" and error["type"] == "invalid_request_error"
     assert "no search backend is configured" in error["message"]
+
+
+def test_citations_mark_result_numbers_and_whole_urls() -> None:
+    tool = WebSearchTool("web_search", create_backend(WebSearchConfig("searxng", url="http://x")),
+                         count=5)
+    tool.results = [SearchResult("https://a.example/x", "A"),
+                    SearchResult("https://b.example", "B")]
+    text = "See [2] and https://a.example/x, not https://a.example/xy or [3] or [0]."
+    assert [(c["url"], text[c["start_index"]:c["end_index"]])
+            for c in tool.citations(text)] == [("https://b.example", "[2]"),
+                                               ("https://a.example/x", "https://a.example/x")]
 
 
 # -- the engine adapters and their configuration ---------------------------------------------------

@@ -20,7 +20,7 @@ Whatever the engine does with `site:`, the tool keeps only results on an allowed
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from responsa.config import ProviderConfig, WebSearchConfig
@@ -44,8 +44,6 @@ class SearchResult:
 
 
 class SearchBackend(Protocol):
-    name: str
-
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         """The engine's results, best first, at most `query.count`; raises `UpstreamError`."""
 
@@ -78,8 +76,7 @@ def create_backend(config: WebSearchConfig) -> SearchBackend:
 
 @dataclass(slots=True)
 class _Adapter:
-    http: HTTPUpstream
-    name: str = field(init=False)
+    http: HTTPUpstream  # names itself `web_search:<backend>` in errors
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -103,9 +100,6 @@ def with_sites(text: str, domains: tuple[str, ...]) -> str:
 class SearxngBackend(_Adapter):
     language: str | None = None
 
-    def __post_init__(self) -> None:
-        self.name = "searxng"
-
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         params = {"q": with_sites(query.text, query.allowed_domains), "format": "json"}
         if self.language:
@@ -116,9 +110,6 @@ class SearxngBackend(_Adapter):
 
 @dataclass(slots=True)
 class BraveBackend(_Adapter):
-    def __post_init__(self) -> None:
-        self.name = "brave"
-
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         params = {"q": with_sites(query.text, query.allowed_domains),
                   "count": str(min(query.count, 20))}  # Brave's maximum
@@ -134,9 +125,6 @@ class BraveBackend(_Adapter):
 
 @dataclass(slots=True)
 class TavilyBackend(_Adapter):
-    def __post_init__(self) -> None:
-        self.name = "tavily"
-
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         body: dict[str, Any] = {"query": query.text, "max_results": query.count,
                                 "search_depth": "basic"}
