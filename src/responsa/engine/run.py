@@ -63,7 +63,7 @@ class Engine:
         """
         _reject_unsupported(body)
         body = await apply_prompt(self.store, body)
-        offered, unavailable = _offered_tools(body, self.services)
+        not_offered = _not_offered(body, self.services)
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
@@ -78,12 +78,12 @@ class Engine:
                                                 threshold=threshold,
                                                 first_new=context.history_length)
             request = await fit_context_window(provider, request, body.get("truncation"))
-            hosted = HostedTools.from_request({**body, "tools": offered}, self.services)
+            hosted = HostedTools.from_request(body, self.services, skip=not_offered)
         response = initial_response(body, model=body["model"])
         include = frozenset(body.get("include") or ())
         run = ResponseRun(self, provider, request, response, context, hosted,
                           include_logprobs=LOGPROBS in include, compacting=compacting)
-        run.unavailable_tools = unavailable
+        run.unavailable_tools = ("web_search",) if not_offered else ()
         try:
             await run.begin(compaction)
         except BaseException:
@@ -138,7 +138,7 @@ class ResponseRun:
         self._events: list[Event] = []
         self._opening: list[Event] = []  # produced before streaming starts (`begin`)
         self._approved_calls: list[HostedCall] = []
-        # Declared tool kinds this server could not offer the model (`_offered_tools`).
+        # Declared tool kinds this server could not offer the model (`_not_offered`).
         self.unavailable_tools: tuple[str, ...] = ()
         if hosted:  # web search annotates the answer with the results it cites
             self._builder.annotate = hosted.citations
@@ -320,16 +320,15 @@ def _reject_unsupported(body: JSONDict) -> None:
                                       param=f"tools[{index}].type", code="unsupported_value")
 
 
-def _offered_tools(body: JSONDict, services: ToolServices) -> tuple[list[JSONDict],
-                                                                    tuple[str, ...]]:
-    """The declared tools the model can be offered, and the kinds left out: web search with no
+def _not_offered(body: JSONDict, services: ToolServices) -> frozenset[str]:
+    """The declared tool types left out of what the model is offered: web search with no
     search backend configured is accepted (and echoed) but not offered; the API layer says so
     in the `x-responsa-tools-unavailable` header. A `tool_choice` that would need it is
     refused rather than faked."""
     tools = list(body.get("tools") or ())
-    if services.web_search is not None or not any(
-            tool["type"] in _NOT_OFFERED_TOOLS for tool in tools):
-        return tools, ()
+    declared = frozenset(tool["type"] for tool in tools) & _NOT_OFFERED_TOOLS
+    if services.web_search is not None or not declared:
+        return frozenset()
     kept = [tool for tool in tools if tool["type"] not in _NOT_OFFERED_TOOLS]
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
@@ -345,7 +344,7 @@ def _offered_tools(body: JSONDict, services: ToolServices) -> tuple[list[JSONDic
             "tool_choice requires web search, which is not available on this server: no "
             "search backend is configured ([web_search] in its config).", param="tool_choice")
     logger.info("web_search declared but not offered: no search backend is configured")
-    return kept, ("web_search",)
+    return declared
 
 
 # Accepted, echoed, and meaningful only to an upstream that speaks Responses itself.

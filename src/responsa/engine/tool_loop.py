@@ -70,10 +70,12 @@ class HostedTools:
     calls_made: int = 0
 
     @classmethod
-    def from_request(cls, body: JSONDict, services: ToolServices) -> HostedTools:
+    def from_request(cls, body: JSONDict, services: ToolServices, *,
+                     skip: frozenset[str] = frozenset()) -> HostedTools:
+        """The request's hosted tools, but for the `skip` types (declared, not offered)."""
         tools = [FACTORIES[tool["type"]](tool, index, services)
                  for index, tool in enumerate(body.get("tools") or ())
-                 if tool["type"] in FACTORIES]
+                 if tool["type"] in FACTORIES and tool["type"] not in skip]
         limit = body.get("max_tool_calls")
         return cls(tools, DEFAULT_MAX_TOOL_CALLS if limit is None else int(limit))
 
