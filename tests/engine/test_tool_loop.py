@@ -204,3 +204,15 @@ async def test_approval_ends_the_turn_and_the_next_request_runs_the_call(
     assert [item["type"] for item in output] == ["echo_list", "echo_call", "message"]
     assert output[1]["output"] == "A"
     assert provider.requests[1].input[-1]["output"] == "A"
+
+
+async def test_calls_past_the_budget_end_the_response(store: SQLiteStore,
+                                                      echo_tool: None) -> None:
+    """A model that keeps calling a tool it is no longer offered does not loop forever."""
+    provider = ScriptedProvider([[call("a"), Finish("tool_calls")],
+                                 [call("b", call_id="c2"), Finish("tool_calls")]])
+    events = await run(store, provider, max_tool_calls=1)
+    assert events[-1]["type"] == "response.completed"
+    assert len(provider.requests) == 2
+    assert [item["type"] for item in events[-1]["response"]["output"]] == [
+        "echo_list", "echo_call"]

@@ -34,6 +34,9 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
     parts_seen = 0
     buffers: dict[tuple[int, int | None], list[str]] = {}
     args: list[str] = []
+    summaries: list[str] = []  # the open reasoning item's summary texts so far
+    open_summary: int | None = None
+    annotations = 0  # of the open content part
     done_items: list[dict[str, Any]] = []
     terminal_count = 0
     for position, event in enumerate(events):
@@ -53,6 +56,7 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             assert event["output_index"] == len(done_items), "output_index not contiguous"
             open_item, open_index, open_part, parts_seen, args = event["item"], event[
                 "output_index"], None, 0, []
+            summaries, open_summary = [], None
             # Bookkeeping items (compaction, mcp_list_tools) have no status at all.
             assert open_item.get("status", "in_progress") == "in_progress"
             continue
@@ -63,6 +67,9 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
         if kind == "response.output_item.done":
             item = event["item"]
             assert open_part is None, "item done with a content part open"
+            assert open_summary is None, "item done with a summary part open"
+            if item["type"] == "reasoning":
+                assert [part["text"] for part in item["summary"]] == summaries
             assert (item["type"], item["id"], item.get("call_id")) == (
                 open_item["type"], open_item["id"], open_item.get("call_id")), "identity changed"
             assert item.get("status", "completed") in _FINAL_STATUSES.get(
@@ -73,7 +80,9 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             open_item = None
         elif kind == "response.content_part.added":
             assert open_part is None and event["content_index"] == parts_seen
+            assert open_summary is None, "content part opened inside a summary part"
             open_part = event["content_index"]
+            annotations = 0
             parts_seen += 1
             buffers[(open_index, open_part)] = []
         elif kind == "response.content_part.done":
@@ -82,11 +91,27 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
         elif kind in _TEXT_DELTAS:
             assert event["content_index"] == open_part, f"{kind} outside its content part"
             buffers[(open_index, open_part)].append(event["delta"])
-        elif kind == "response.output_text.annotation.added":
-            assert event["content_index"] == open_part, f"{kind} outside its content part"
         elif kind in _DONE_TO_DELTA:
             field = _TEXT_DELTAS[_DONE_TO_DELTA[kind]][1]
             assert event[field] == "".join(buffers[(open_index, event["content_index"])])
+        elif kind == "response.output_text.annotation.added":
+            assert event["content_index"] == open_part, "annotation outside its content part"
+            assert event["annotation_index"] == annotations
+            annotations += 1
+        elif kind == "response.reasoning_summary_part.added":
+            assert open_item["type"] == "reasoning" and open_part is None
+            assert open_summary is None and event["summary_index"] == len(summaries)
+            open_summary = event["summary_index"]
+            summaries.append("")
+        elif kind == "response.reasoning_summary_text.delta":
+            assert event["summary_index"] == open_summary, "summary delta outside its part"
+            summaries[-1] += event["delta"]
+        elif kind == "response.reasoning_summary_text.done":
+            assert event["summary_index"] == open_summary and event["text"] == summaries[-1]
+        elif kind == "response.reasoning_summary_part.done":
+            assert event["summary_index"] == open_summary
+            assert event["part"] == {"type": "summary_text", "text": summaries[-1]}
+            open_summary = None
         elif kind == "response.function_call_arguments.delta":
             assert open_item["type"] == "function_call"
             args.append(event["delta"])

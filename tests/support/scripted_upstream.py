@@ -31,12 +31,23 @@ class Drop:
 
 
 @dataclass
+class Refusal:
+    """An answer given instead of the script, once (retry tests): status, headers, body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=lambda: {"error": {"message": "try later"}})
+
+
+@dataclass
 class Script:
     # dicts (sent as `data:` JSON), raw bytes, Pause or Drop
     chunks: list[Any] = field(default_factory=list)
     status: int = 200
     error: dict[str, Any] | None = None  # body for a non-2xx answer
     done: bool = True  # send `data: [DONE]` at the end
+    # Answered first, one per request, before the script itself plays.
+    refusals: list[Refusal] = field(default_factory=list)
 
 
 def chunk(delta: dict[str, Any] | None = None, *, finish: str | None = None,
@@ -72,6 +83,7 @@ class ScriptedUpstream:
         self.scripts: dict[str, Script] = {}
         self._queued: dict[str, list[Script]] = {}  # later calls' scripts (`play` with several)
         self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[tuple[str, float]] = []  # (model, time.monotonic()) per request
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -113,12 +125,17 @@ class ScriptedUpstream:
             return
         request = orjson.loads(body)
         self.requests.append(request)
+        self.arrivals.append((request.get("model", ""), time.monotonic()))
         script = self.scripts.get(request.get("model", ""))
         queued = self._queued.get(request.get("model", ""))
         if queued:
             self.scripts[request["model"]] = queued.pop(0)
         if script is None:
             await _send_json(send, 404, {"error": {"message": "no such script", "type": "x"}})
+            return
+        if script.refusals:
+            refusal = script.refusals.pop(0)
+            await _send_json(send, refusal.status, refusal.body, refusal.headers)
             return
         if script.status != 200:
             await _send_json(send, script.status, script.error or {"error": {"message": "boom"}})
@@ -202,9 +219,11 @@ async def _send_whole(send: Any, script: Script) -> None:
     await _send_json(send, 200, body if script.done else body[: len(body) // 2])
 
 
-async def _send_json(send: Any, status: int, body: Any) -> None:
+async def _send_json(send: Any, status: int, body: Any,
+                     headers: dict[str, str] | None = None) -> None:
+    extra = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
+                "headers": [(b"content-type", b"application/json"), *extra]})
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     await send({"type": "http.response.body", "body": raw})
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, prompts, responses
+from responsa.api import conversations, models, prompts, responses, websocket
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
@@ -26,6 +26,7 @@ from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
 from responsa.tools.image_generation import ImagesEndpoint
 from responsa.tools.search_backends import create_backend
+from responsa.webhooks import WebhookNotifier
 
 
 async def health(request: Request) -> Response:
@@ -56,12 +57,17 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
                         services)
+        # Background runs announce their end through `app.state.webhooks.notify(response)`.
+        webhooks = WebhookNotifier(settings.webhooks)
+        await webhooks.start()
         app.state.settings = settings
         app.state.engine = engine
+        app.state.webhooks = webhooks
         try:
             yield
         finally:
             await engine.drain()
+            await webhooks.aclose()
             await providers.aclose()
             for shared in (services.web_search, services.images):
                 if shared is not None:
@@ -70,7 +76,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes, *prompts.routes],
+                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

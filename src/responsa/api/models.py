@@ -1,4 +1,6 @@
-"""/v1/models: every model that can be routed, named `provider/model`."""
+"""/v1/models: every model that can be routed, named `provider/model`, with its provider
+(`owned_by` and `provider`) and its context window (configured, or as the engine reports it;
+null when unknown)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ async def _models(request: Request) -> list[dict[str, object]]:
     registry: ProviderRegistry = request.app.state.engine.providers
     return [
         {"id": f"{provider}/{info.id}", "object": "model", "created": _STARTED,
-         "owned_by": provider, "context_window": info.context_window}
+         "owned_by": provider, "provider": provider, "context_window": info.context_window}
         for provider, info in await registry.list_models()
     ]
 

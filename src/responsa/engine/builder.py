@@ -18,9 +18,13 @@ from typing import Any
 from responsa.errors import ResponsaError, UpstreamProtocolError
 from responsa.ids import new_id
 from responsa.providers.deltas import (
+    REASONING_STATE_KEY,
+    AnnotationDelta,
     Delta,
     Finish,
     ReasoningDelta,
+    ReasoningState,
+    ReasoningSummaryDelta,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
@@ -31,12 +35,15 @@ JSONDict = dict[str, Any]
 Event = JSONDict
 
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+# Seals a finished reasoning item (and its provider state) into its `encrypted_content`.
+Seal = Callable[[JSONDict, JSONDict], str]
 
 
 class _OpenItem:
     """The item currently being streamed, with its open content part (if any)."""
 
     __slots__ = (
+        "annotations",
         "chunks",
         "item",
         "logprobs",
@@ -44,6 +51,8 @@ class _OpenItem:
         "part",
         "part_index",
         "part_kind",
+        "state",
+        "summary_key",
         "tool_index",
     )
 
@@ -56,6 +65,9 @@ class _OpenItem:
         self.part_kind = ""
         self.chunks: list[str] = []
         self.logprobs: list[JSONDict] = []
+        self.annotations: list[JSONDict] = []
+        self.state: JSONDict = {}  # a reasoning item's ReasoningState, merged
+        self.summary_key: int | None = None  # the upstream's index of the open summary part
 
 
 class ResponseBuilder:
@@ -63,9 +75,11 @@ class ResponseBuilder:
     the builder updates it in place and it is the final Response object once a terminal event
     was produced."""
 
-    def __init__(self, response: JSONDict, *, include_logprobs: bool = False) -> None:
+    def __init__(self, response: JSONDict, *, include_logprobs: bool = False,
+                 seal: Seal | None = None) -> None:
         self.response = response
         self._include_logprobs = include_logprobs
+        self._seal = seal  # set when the client asked for `reasoning.encrypted_content`
         self._seq = 0
         self._open: _OpenItem | None = None
         self._usage: Usage | None = None  # of the current model call
@@ -73,6 +87,7 @@ class ResponseBuilder:
         self._finish: str | None = None
         self._tool_call_ids: dict[int, str] = {}
         self._closed_tool_indexes: set[int] = set()
+        self._reasoning_states: dict[str, JSONDict] = {}  # item id → its ReasoningState
         self.terminal = False
         # Annotations for each finished `output_text` part (hosted web search's citations).
         self.annotate: Callable[[str], list[JSONDict]] | None = None
@@ -93,8 +108,14 @@ class ResponseBuilder:
             return self._content_delta("output_text", delta.text, delta.logprobs)
         if isinstance(delta, ToolCallDelta):
             return self._tool_call_delta(delta)
+        if isinstance(delta, AnnotationDelta):
+            return self._annotation(delta.annotation)
         if isinstance(delta, ReasoningDelta):
             return self._reasoning_delta(delta.text)
+        if isinstance(delta, ReasoningSummaryDelta):
+            return self._summary_delta(delta.text, delta.index)
+        if isinstance(delta, ReasoningState):
+            return self._reasoning_state(delta)
         if isinstance(delta, RefusalDelta):
             return self._content_delta("refusal", delta.text, None)
         if isinstance(delta, Usage):
@@ -126,6 +147,13 @@ class ResponseBuilder:
                                    else _add_usage(self._earlier_usage, self._usage))
             self._usage = None
         return events
+
+    def for_provider(self, items: list[JSONDict]) -> list[JSONDict]:
+        """Output items as the provider that made them reads them again within this response
+        (a turn after hosted tools ran): reasoning items with their provider state (Anthropic
+        wants its signed thinking back before the tool results)."""
+        return [{**item, REASONING_STATE_KEY: self._reasoning_states[item["id"]]}
+                if item.get("id") in self._reasoning_states else item for item in items]
 
     # -- hosted tool items (tools/base.py OutputSink) ----------------------------------------
 
@@ -188,8 +216,10 @@ class ResponseBuilder:
 
     # -- items ---------------------------------------------------------------------------------
 
-    def _content_delta(self, kind: str, text: str, logprobs: list[JSONDict] | None) -> list[Event]:
-        if not text and not logprobs:
+    def _content_delta(self, kind: str, text: str, logprobs: list[JSONDict] | None, *,
+                       force: bool = False) -> list[Event]:
+        """Text into the open part of `kind`; `force` opens the part even with no text."""
+        if not text and not logprobs and not force:
             return []
         events: list[Event] = []
         current = self._open
@@ -203,6 +233,8 @@ class ResponseBuilder:
         if current.part_kind != kind:
             events += self._close_part(current)
             events.append(self._open_part(current, kind))
+        if not text and not logprobs:
+            return events
         current.chunks.append(text)
         base = {"item_id": current.item["id"], "output_index": current.output_index,
                 "content_index": current.part_index}
@@ -215,23 +247,70 @@ class ResponseBuilder:
             events.append(self._event("response.refusal.delta", **base, delta=text))
         return events
 
+    def _annotation(self, annotation: JSONDict) -> list[Event]:
+        """An annotation on the output text part being streamed (one is opened if needed)."""
+        current = self._open
+        events: list[Event] = []
+        if current is None or current.part_kind != "output_text":
+            events += self._content_delta("output_text", "", None, force=True)
+            current = self._open
+            assert current is not None
+        current.annotations.append(annotation)
+        events.append(self._event("response.output_text.annotation.added",
+                                  item_id=current.item["id"], output_index=current.output_index,
+                                  content_index=current.part_index,
+                                  annotation_index=len(current.annotations) - 1,
+                                  annotation=annotation))
+        return events
+
+    def _reasoning_item(self) -> tuple[_OpenItem, list[Event]]:
+        """The open reasoning item, opened (closing any other) if needed."""
+        current = self._open
+        if current is not None and current.item["type"] == "reasoning":
+            return current, []
+        events = self._close_item("completed")
+        item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
+                "status": "in_progress"}
+        events.append(self._open_item(item))
+        assert self._open is not None
+        return self._open, events
+
     def _reasoning_delta(self, text: str) -> list[Event]:
         if not text:
             return []
-        events: list[Event] = []
-        current = self._open
-        if current is None or current.item["type"] != "reasoning":
-            events += self._close_item("completed")
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
-                    "status": "in_progress"}
-            events.append(self._open_item(item))
-            current = self._open
-            assert current is not None
+        current, events = self._reasoning_item()
+        if current.part_kind != "reasoning_text":
+            events += self._close_part(current)
             events.append(self._open_part(current, "reasoning_text"))
         current.chunks.append(text)
         events.append(self._event("response.reasoning_text.delta", item_id=current.item["id"],
                                   output_index=current.output_index,
                                   content_index=current.part_index, delta=text))
+        return events
+
+    def _summary_delta(self, text: str, key: int) -> list[Event]:
+        """Summary text; a new upstream `summary_index` opens the next summary part."""
+        if not text:
+            return []
+        current, events = self._reasoning_item()
+        if current.part_kind != "summary_text" or current.summary_key != key:
+            events += self._close_part(current)
+            events.append(self._open_part(current, "summary_text"))
+            current.summary_key = key
+        current.chunks.append(text)
+        events.append(self._event("response.reasoning_summary_text.delta",
+                                  item_id=current.item["id"], output_index=current.output_index,
+                                  summary_index=len(current.item["summary"]), delta=text))
+        return events
+
+    def _reasoning_state(self, delta: ReasoningState) -> list[Event]:
+        """Provider state for the reasoning being streamed (a redacted block may be all there
+        is of it: the item then has no text, only its `encrypted_content`)."""
+        current, events = self._reasoning_item()
+        if delta.blocks:
+            current.state.setdefault("blocks", []).extend(delta.blocks)
+        if delta.encrypted_content is not None:
+            current.state["encrypted_content"] = delta.encrypted_content
         return events
 
     def _tool_call_delta(self, delta: ToolCallDelta) -> list[Event]:
@@ -285,16 +364,27 @@ class ResponseBuilder:
                                       arguments=arguments, name=item["name"]))
         else:
             events += self._close_part(current)
+        if kind == "reasoning" and current.state:
+            self._reasoning_states[item["id"]] = current.state
+        if kind == "reasoning" and self._seal is not None:
+            item["encrypted_content"] = self._seal(item, current.state)
         item["status"] = status
         events.append(self._event("response.output_item.done",
                                   output_index=current.output_index, item=item))
         return events
 
     def _open_part(self, current: _OpenItem, kind: str) -> Event:
-        current.part_index += 1
         current.part_kind = kind
         current.chunks = []
         current.logprobs = []
+        current.annotations = []
+        if kind == "summary_text":  # numbered apart from content parts, by `summary_index`
+            current.part = {"type": "summary_text", "text": ""}
+            return self._event("response.reasoning_summary_part.added",
+                               item_id=current.item["id"], output_index=current.output_index,
+                               summary_index=len(current.item["summary"]),
+                               part=dict(current.part))
+        current.part_index += 1
         if kind == "output_text":
             part: JSONDict = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         elif kind == "refusal":
@@ -313,17 +403,21 @@ class ResponseBuilder:
         current.part = None
         current.part_kind = ""
         text = "".join(current.chunks)
+        kind = part["type"]
+        if kind == "summary_text":
+            return self._close_summary_part(current, part, text)
         base = {"item_id": current.item["id"], "output_index": current.output_index,
                 "content_index": current.part_index}
         events: list[Event] = []
-        kind = part["type"]
         if kind == "output_text":
             part["text"] = text
+            part["annotations"] = current.annotations
             part["logprobs"] = current.logprobs
-            part["annotations"] = self.annotate(text) if self.annotate else []
-            for index, annotation in enumerate(part["annotations"]):
+            for annotation in self.annotate(text) if self.annotate else ():
+                current.annotations.append(annotation)
                 events.append(self._event("response.output_text.annotation.added", **base,
-                                          annotation_index=index, annotation=annotation))
+                                          annotation_index=len(current.annotations) - 1,
+                                          annotation=annotation))
             events.append(self._event("response.output_text.done", **base, text=text,
                                       logprobs=current.logprobs))
         elif kind == "refusal":
@@ -335,6 +429,16 @@ class ResponseBuilder:
         current.item["content"].append(part)
         events.append(self._event("response.content_part.done", **base, part=part))
         return events
+
+    def _close_summary_part(self, current: _OpenItem, part: JSONDict, text: str) -> list[Event]:
+        part["text"] = text
+        summaries: list[JSONDict] = current.item["summary"]
+        base = {"item_id": current.item["id"], "output_index": current.output_index,
+                "summary_index": len(summaries)}
+        summaries.append(part)
+        current.summary_key = None
+        return [self._event("response.reasoning_summary_text.done", **base, text=text),
+                self._event("response.reasoning_summary_part.done", **base, part=dict(part))]
 
     # -- events --------------------------------------------------------------------------------
 
@@ -373,8 +477,9 @@ class ResponseBuilder:
 
 def _copy_item(item: JSONDict) -> JSONDict:
     copy = dict(item)
-    if "content" in copy:
-        copy["content"] = list(copy["content"])
+    for key in ("content", "summary"):
+        if key in copy:
+            copy[key] = list(copy[key])
     return copy
 
 

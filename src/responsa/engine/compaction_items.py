@@ -26,22 +26,38 @@ _VERSION = 1
 
 
 class Sealer:
+    """The one sealing mechanism: Fernet tokens over `{"v", "kind", …}` payloads, so a blob
+    sealed for one purpose (a compaction summary, a reasoning item) never opens as another."""
+
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
 
+    def seal_payload(self, kind: str, data: JSONDict) -> str:
+        return self._fernet.encrypt(orjson.dumps({"v": _VERSION, "kind": kind, **data})).decode()
+
+    def open_payload(self, blob: str, kind: str) -> JSONDict | None:
+        """The payload, or None for a blob this server did not seal as `kind` (tampered,
+        truncated, sealed with another key, or for another purpose)."""
+        try:
+            payload = orjson.loads(self._fernet.decrypt(blob.encode()))
+        except (InvalidToken, ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
+            return None
+        if not isinstance(payload, dict) or payload.get("v") != _VERSION:
+            return None
+        return payload if payload.get("kind") == kind else None
+
     def seal(self, summary: str, covers: list[str]) -> str:
-        payload = {"v": _VERSION, "kind": "compaction", "summary": summary, "covers": covers}
-        return self._fernet.encrypt(orjson.dumps(payload)).decode()
+        return self.seal_payload("compaction", {"summary": summary, "covers": covers})
 
     def open(self, blob: str, *, param: str) -> tuple[str, list[str]]:
         """The summary and covered ids, or a 400 naming `param` for a blob this server did not
-        seal (tampered, truncated, or sealed with another key)."""
+        seal."""
+        payload = self.open_payload(blob, "compaction")
         try:
-            payload = orjson.loads(self._fernet.decrypt(blob.encode()))
-            if payload.get("v") != _VERSION or payload.get("kind") != "compaction":
-                raise ValueError("unknown compaction payload")
+            if payload is None:
+                raise ValueError("not a compaction payload")
             return str(payload["summary"]), [str(i) for i in payload.get("covers") or ()]
-        except (InvalidToken, ValueError, KeyError, AttributeError, orjson.JSONDecodeError):
+        except (ValueError, KeyError, TypeError):
             raise InvalidRequestError(
                 f"Invalid '{param}': the encrypted content could not be decrypted or verified.",
                 param=param, code="invalid_encrypted_content") from None

@@ -7,10 +7,12 @@ The new input's items get server ids where the client sent none, so they can be 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from responsa.engine.compaction_items import Sealer, expand_compactions
+from responsa.engine.reasoning_items import expand_reasoning
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.store.base import Store
@@ -39,14 +41,20 @@ class ConversationContext:
     items: list[JSONDict] = field(default_factory=list)
 
 
-async def build_context(store: Store, body: JSONDict,
-                        sealer: Sealer | None = None) -> ConversationContext:
+async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = None, *,
+                        local: Mapping[str, list[JSONDict]] | None = None,
+                        provider: str | None = None) -> ConversationContext:
+    """`local`: histories of responses kept outside the store (a WebSocket connection's
+    `store: false` responses), looked up before it. `provider` (its name) is who answers:
+    sealed reasoning it produced is restored for it."""
     input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
     conversation_id = conversation_id_of(body)
     if previous_id:
-        found = await store.get_context(previous_id)
+        found = local.get(previous_id) if local is not None else None
+        if found is None:
+            found = await store.get_context(previous_id)
         if found is None:
             raise InvalidRequestError(f"Previous response with id '{previous_id}' not found.",
                                       param="previous_response_id",
@@ -62,7 +70,11 @@ async def build_context(store: Store, body: JSONDict,
     items = history + input_items if history else input_items
     check_tool_call_pairs(items, first_new=len(history))
     model_input = items
-    if sealer is not None:  # compaction items become their summaries (engine/compaction.py)
+    if sealer is not None:
+        # Sealed reasoning items (engine/reasoning_items.py) opened for the provider, then
+        # compaction items become their summaries (engine/compaction.py).
+        model_input = expand_reasoning(model_input, sealer, first_new=len(history),
+                                       provider=provider)
         model_input = expand_compactions(model_input, sealer, first_new=len(history))
     # Hosted tools' items read to the model as the function calls it made (engine/tool_loop.py).
     history_length = max(0, len(model_input) - len(input_items))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from responsa.engine.builder import Event, ResponseBuilder
+from responsa.engine.builder import Event, ResponseBuilder, Seal
 from responsa.engine.compaction import (
     auto_compact,
     compact_threshold,
@@ -27,6 +28,7 @@ from responsa.engine.compaction import (
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
 from responsa.engine.prompts import apply_prompt
+from responsa.engine.reasoning_items import seal_reasoning
 from responsa.engine.snapshot import LOGPROBS, initial_response
 from responsa.engine.tool_loop import BuilderSink, HostedCallCollector, HostedTools, is_hosted_type
 from responsa.engine.truncation import fit_context_window
@@ -54,8 +56,11 @@ class Engine:
         # Saves that must finish even when the request that started them is cancelled.
         self._pending_saves: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: JSONDict) -> ResponseRun:
+    async def create(self, body: JSONDict, *,
+                     local: Mapping[str, list[JSONDict]] | None = None) -> ResponseRun:
         """Check references, open the upstream and return the run, ready to stream.
+
+        `local` holds histories that continue without the store (engine/context.py).
 
         Raises `ResponsaError` for anything that should be an HTTP error: nothing is stored and
         nothing streamed yet. Failures of the upstream itself do not raise here; they become a
@@ -67,7 +72,8 @@ class Engine:
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
-        context = await build_context(self.store, body, self.sealer)
+        context = await build_context(self.store, body, self.sealer, local=local,
+                                      provider=provider.name)
         request = _model_request(body, upstream_model, context)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
@@ -81,8 +87,10 @@ class Engine:
             hosted = HostedTools.from_request(body, self.services, skip=not_offered)
         response = initial_response(body, model=body["model"])
         include = frozenset(body.get("include") or ())
+        seal = (functools.partial(seal_reasoning, self.sealer, provider.name)
+                if ENCRYPTED_REASONING in include else None)
         run = ResponseRun(self, provider, request, response, context, hosted,
-                          include_logprobs=LOGPROBS in include, compacting=compacting)
+                          include_logprobs=LOGPROBS in include, compacting=compacting, seal=seal)
         run.unavailable_tools = ("web_search",) if not_offered else ()
         try:
             await run.begin(compaction)
@@ -123,7 +131,8 @@ class Engine:
 class ResponseRun:
     def __init__(self, engine: Engine, provider: Provider, request: ModelRequest,
                  response: JSONDict, context: ConversationContext, hosted: HostedTools, *,
-                 include_logprobs: bool, compacting: bool = False) -> None:
+                 include_logprobs: bool, compacting: bool = False, seal: Seal | None = None,
+                 ) -> None:
         self._engine = engine
         self._compacting = compacting
         self._provider = provider
@@ -131,7 +140,7 @@ class ResponseRun:
         self._client_tools = request.tools
         self._context = context
         self._hosted = hosted
-        self._builder = ResponseBuilder(response, include_logprobs=include_logprobs)
+        self._builder = ResponseBuilder(response, include_logprobs=include_logprobs, seal=seal)
         self._exit_stack = contextlib.AsyncExitStack()  # the current model call's stream
         self._deltas: AsyncIterator[Delta] | None = None
         self._open_error: UpstreamError | None = None
@@ -146,6 +155,10 @@ class ResponseRun:
     @property
     def response(self) -> JSONDict:
         return self._builder.response
+
+    @property
+    def context(self) -> ConversationContext:
+        return self._context
 
     async def begin(self, compaction: JSONDict | None) -> None:
         """Everything before the first token: the opening events, the hosted tools' own
@@ -218,10 +231,12 @@ class ResponseRun:
                     results.append(result)
                 if client_called or any(result.ends_response for result in results):
                     return
+                if not any(result.ran for result in results):
+                    return  # only calls past max_tool_calls, of tools no longer offered: stop
                 for event in builder.next_turn():
                     yield event
-                said = [item for item in builder.response["output"][spoken:]
-                        if item["type"] in _MODEL_SPOKEN]
+                said = builder.for_provider([item for item in builder.response["output"][spoken:]
+                                             if item["type"] in _MODEL_SPOKEN])
                 model_items = [item for result in results for item in result.model_items()]
                 self._request = dataclasses.replace(
                     self._next_request(first=False),
@@ -296,6 +311,7 @@ class ResponseRun:
             await asyncio.shield(save)
 
 
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
 _EXTENDS_CONVERSATION = frozenset({"completed", "incomplete"})
 # What the model said in a turn that also called hosted tools: it reads it again next turn.
 _MODEL_SPOKEN = frozenset({"message", "reasoning"})
@@ -374,6 +390,7 @@ def _model_request(
         max_output_tokens=body.get("max_output_tokens"),
         top_logprobs=body.get("top_logprobs"),
         logprobs=LOGPROBS in include,
+        encrypted_reasoning=ENCRYPTED_REASONING in include,
         text_format=text.get("format"),
         reasoning=body.get("reasoning"),
         user=body.get("user"),

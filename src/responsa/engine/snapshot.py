@@ -62,7 +62,10 @@ def initial_response(body: JSONDict, *, model: str) -> JSONDict:
 
 def _echo_tool(tool: JSONDict) -> JSONDict:
     """Function tools come back with every field present, nulls included, as the real API and
-    the Open Responses spec have them."""
+    the Open Responses spec have them. An MCP server's credentials are never echoed (nor
+    stored with the response)."""
+    if tool["type"] == "mcp":
+        return {k: v for k, v in tool.items() if k not in _MCP_CREDENTIALS}
     if tool["type"] != "function":
         return tool
     return {"type": "function", "name": tool["name"], "description": tool.get("description"),
@@ -71,6 +74,7 @@ def _echo_tool(tool: JSONDict) -> JSONDict:
 
 
 _FUNCTION_TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
+_MCP_CREDENTIALS = frozenset({"authorization", "headers"})
 
 
 def _default(value: Any, default: Any) -> Any:

@@ -38,7 +38,8 @@ async def count_input_tokens(store: Store, providers: ProviderRegistry, body: JS
         request = _model_request(body, "", await build_context(store, body, sealer))
         return estimate_chat_tokens(build_chat_body(request, Capabilities()))
     provider, upstream_model = providers.resolve(model)  # before the store, as a create does
-    context = await build_context(store, body, sealer)
+    # Sealed reasoning counts as the provider would read it (its signed blocks included).
+    context = await build_context(store, body, sealer, provider=provider.name)
     request = _model_request(body, upstream_model, context)
     try:
         if body.get("truncation") == "auto":  # count what the model would read after the cut

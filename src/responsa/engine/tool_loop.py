@@ -146,6 +146,10 @@ class CallResult:
     model_output: str | None = None
 
     @property
+    def ran(self) -> bool:
+        return self.outcome is not None
+
+    @property
     def ends_response(self) -> bool:
         """The tool waits for the client (an approval): the model is not called again."""
         return self.outcome is not None and self.outcome.model_output is None

@@ -465,6 +465,7 @@ ToolChoice = Annotated[
 def check_tools(tools: Sequence[Any], tool_choice: Any) -> None:
     """Function/custom names are unique (per namespace), and a tool_choice names a real tool."""
     _check_unique_names(tools, "tools")
+    _check_unique_server_labels(tools)
     for index, tool in enumerate(tools):
         if isinstance(tool, NamespaceTool):
             _check_unique_names(tool.tools, f"tools[{index}].tools")
@@ -489,6 +490,19 @@ def _check_unique_names(tools: Sequence[Any], param: str) -> None:
                     code="invalid_value",
                 )
             seen.add(tool.name)
+
+
+def _check_unique_server_labels(tools: Sequence[Any]) -> None:
+    """An MCP server's label names its calls and items: two servers cannot share one."""
+    seen: set[str] = set()
+    for index, tool in enumerate(tools):
+        if isinstance(tool, McpTool):
+            if tool.server_label in seen:
+                raise InvalidRequestError(
+                    f"Invalid 'tools': duplicate MCP server label '{tool.server_label}'. "
+                    "Server labels must be unique.",
+                    param=f"tools[{index}].server_label", code="invalid_value")
+            seen.add(tool.server_label)
 
 
 def _declared_names(tools: Sequence[Any], kind: str) -> set[str]:

@@ -10,12 +10,22 @@ Request mapping (documented in the README):
 - `function_call` items become assistant `tool_use` blocks (`input` parsed from `arguments`);
   `function_call_output` items become user `tool_result` blocks, placed before any other block
   of their turn as Messages requires.
-- `reasoning` items are skipped: a thinking block can only go back with its signature, and the
-  signature round trip (`encrypted_content`) is not implemented yet.
+- `reasoning` items go back as the `thinking` (with `signature`) and `redacted_thinking`
+  blocks they were made of, leading their assistant turn, when the item carries them: a sealed
+  `encrypted_content` this provider produced (`include: ["reasoning.encrypted_content"]`,
+  engine/reasoning_items.py), or within one response's hosted-tool turns. Any other reasoning
+  item is skipped: Messages takes a thinking block only with its signature. With thinking on,
+  Messages also insists that an assistant turn answered by tool results starts with its
+  thinking; when that thinking cannot be restored (a stored chain continued without the
+  include), the call goes without extended thinking rather than fail.
 - `max_tokens` is required by Messages: `max_output_tokens`, else the provider's default
   (plus the thinking budget, so a default answer still has room after thinking).
 - `reasoning.effort` turns on extended thinking with a budget: minimal/low 1024, medium 4096,
-  high 16384, xhigh 32768 tokens (`none` leaves it off). Thinking deltas become reasoning text.
+  high 16384, xhigh 32768 tokens (`none` leaves it off). Thinking deltas become reasoning text;
+  each finished thinking block (text and signature) and each redacted_thinking block also
+  becomes a `ReasoningState`, sealed into the item when the client asks for it.
+  `reasoning.summary` has no Messages counterpart: the thinking comes back as raw reasoning
+  text (`reasoning_text` content), never as a summary.
   Messages refuses some settings with thinking (a `temperature` other than 1, a forced tool);
   that refusal reaches the client as the upstream's own 400.
 - `tool_choice`: auto → auto, required → any, a named function → tool, none → none;
@@ -39,10 +49,12 @@ import orjson
 from responsa.errors import InvalidRequestError, UpstreamProtocolError
 from responsa.providers.base import ModelRequest
 from responsa.providers.deltas import (
+    REASONING_STATE_KEY,
     Delta,
     Finish,
     FinishReason,
     ReasoningDelta,
+    ReasoningState,
     TextDelta,
     ToolCallDelta,
     Usage,
@@ -76,7 +88,7 @@ def build_messages_body(request: ModelRequest, *,
     body: JSONDict = {"model": request.model, "messages": messages}
     if system:
         body["system"] = system
-    budget = _thinking_budget(request)
+    budget = _thinking_budget(request) if _thinking_restorable(messages) else None
     if request.max_output_tokens is not None:
         body["max_tokens"] = request.max_output_tokens
         if budget is not None:
@@ -130,6 +142,16 @@ def _thinking_budget(request: ModelRequest) -> int | None:
     return budget
 
 
+def _thinking_restorable(messages: list[JSONDict]) -> bool:
+    """False when the turn being continued is tool use whose thinking is missing (see above)."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return True
+    answered = any(block["type"] == "tool_result" for block in messages[-1]["content"])
+    turn = messages[-2]["content"]
+    return (not answered or turn[0]["type"] in ("thinking", "redacted_thinking")
+            or not any(block["type"] == "tool_use" for block in turn))
+
+
 # -- messages ----------------------------------------------------------------------------------
 
 
@@ -154,7 +176,9 @@ def to_anthropic_messages(request: ModelRequest) -> tuple[str, list[JSONDict]]:
                 "type": "tool_result", "tool_use_id": item["call_id"],
                 "content": _tool_result_content(item["output"], index)}])
         elif kind == "reasoning":
-            continue  # needs its signature to go back; see the module docstring
+            blocks = (item.get(REASONING_STATE_KEY) or {}).get("blocks")
+            if blocks:  # else skipped: see the module docstring
+                _append(messages, "assistant", [dict(block) for block in blocks])
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by Anthropic providers.",
@@ -358,8 +382,13 @@ def decode_message(provider: str, raw: bytes) -> list[Delta]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text" and block.get("text"):
             deltas.append(TextDelta(block["text"]))
-        elif kind == "thinking" and block.get("thinking"):
-            deltas.append(ReasoningDelta(block["thinking"]))
+        elif kind == "thinking":
+            if block.get("thinking"):
+                deltas.append(ReasoningDelta(block["thinking"]))
+            deltas.append(ReasoningState(blocks=[_thinking(block.get("thinking") or "",
+                                                           block.get("signature"))]))
+        elif kind == "redacted_thinking":
+            deltas.append(ReasoningState(blocks=[{"type": kind, "data": block.get("data")}]))
         elif kind == "tool_use":
             deltas.append(ToolCallDelta(index=tool_index, name=block.get("name"),
                                         call_id=block.get("id"),
@@ -376,7 +405,7 @@ def decode_message(provider: str, raw: bytes) -> list[Delta]:
 class EventDecoder:
     """Turns Messages stream events (one `data:` payload each) into deltas."""
 
-    __slots__ = ("_blocks", "_start_usage", "_tools", "finished", "provider")
+    __slots__ = ("_blocks", "_start_usage", "_thinking", "_tools", "finished", "provider")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
@@ -385,6 +414,8 @@ class EventDecoder:
         # Anthropic block index → (tool ordinal, input seen) for tool_use blocks.
         self._tools: dict[int, list[Any]] = {}
         self._blocks: dict[int, JSONDict] = {}
+        # Anthropic block index → [thinking text pieces, signature] for thinking blocks.
+        self._thinking: dict[int, list[Any]] = {}
 
     def decode(self, data: bytes) -> list[Delta]:
         event = json_object(self.provider, data)
@@ -407,11 +438,18 @@ class EventDecoder:
                                       call_id=block["id"])]
             if block["type"] == "text" and block.get("text"):
                 return [TextDelta(block["text"])]
-            if block["type"] == "thinking" and block.get("thinking"):
-                return [ReasoningDelta(block["thinking"])]
+            if block["type"] == "thinking":
+                self._thinking[index] = [[block.get("thinking") or ""], block.get("signature")]
+                return [ReasoningDelta(block["thinking"])] if block.get("thinking") else []
             return []
         if kind == "content_block_stop":
             index = event["index"]
+            thinking = self._thinking.pop(index, None)
+            if thinking is not None:
+                return [ReasoningState(blocks=[_thinking("".join(thinking[0]), thinking[1])])]
+            if self._blocks[index]["type"] == "redacted_thinking":
+                return [ReasoningState(blocks=[{"type": "redacted_thinking",
+                                                "data": self._blocks[index]["data"]}])]
             tool = self._tools.get(index)
             if tool is not None and not tool[1]:
                 # No input was streamed: the start block's input is the whole of it.
@@ -450,10 +488,18 @@ class EventDecoder:
             tool[1] = True
             return [ToolCallDelta(index=tool[0], arguments=delta["partial_json"])]
         if kind == "thinking_delta":
+            self._thinking[index][0].append(delta["thinking"])
             return [ReasoningDelta(delta["thinking"])] if delta["thinking"] else []
-        # signature_delta: the signature round trip is not implemented yet; citations_delta
-        # and later kinds carry nothing the deltas can express.
+        if kind == "signature_delta":
+            self._thinking[index][1] = delta["signature"]
+            return []
+        # citations_delta and later kinds carry nothing the deltas can express.
         return []
+
+
+def _thinking(text: str, signature: str | None) -> JSONDict:
+    """A thinking block as Messages takes it back: its text with its signature."""
+    return {"type": "thinking", "thinking": text, "signature": signature or ""}
 
 
 def _usage(start: JSONDict, final: JSONDict) -> Usage:

@@ -23,6 +23,12 @@ class Capabilities:
     logprobs: bool = True
     images: bool = True
     reasoning: bool = False
+    # Takes reasoning back as `reasoning_content` on assistant messages (llama.cpp hands it to
+    # the chat template; DeepSeek requires it); other chat engines get it dropped.
+    reasoning_input: bool = False
+    # `reasoning.effort` goes to the chat template (`chat_template_kwargs`: `enable_thinking`,
+    # `reasoning_effort`) rather than as the `reasoning_effort` field (llama.cpp).
+    effort_in_template: bool = False
     # llama.cpp's `/apply-template` + `/tokenize` at the server root: exact input-token counts.
     tokenize_endpoint: bool = False
     # A native Responses upstream's `POST /responses/input_tokens` (OpenAI has it).
@@ -53,6 +59,9 @@ class ModelRequest:
     max_output_tokens: int | None = None
     top_logprobs: int | None = None
     logprobs: bool = False
+    # `include: ["reasoning.encrypted_content"]`: an upstream that has its own encrypted
+    # reasoning is asked for it, so the item can be restored on a later stateless turn.
+    encrypted_reasoning: bool = False
     text_format: JSONDict | None = None
     reasoning: JSONDict | None = None
     user: str | None = None

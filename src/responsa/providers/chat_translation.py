@@ -1,6 +1,18 @@
 """Responses ⇄ Chat Completions, without I/O: request bodies out, deltas in.
 
 Kept apart from the HTTP adapter so the mapping can be read (and tested) on its own.
+
+Reasoning (documented in the README):
+
+- `reasoning.effort` becomes `reasoning_effort` as sent (OpenAI, vLLM, Ollama, DeepSeek). An
+  engine with `effort_in_template` (llama.cpp) gets it through its chat template instead:
+  `chat_template_kwargs: {"enable_thinking": effort != "none", "reasoning_effort": effort}`
+  (Qwen-style and gpt-oss templates read these; others ignore them).
+- `reasoning.summary` has no chat counterpart: nothing is sent, and the reasoning comes back as
+  raw reasoning text (`reasoning_text` content), never as a summary.
+- Reasoning items in the input become `reasoning_content` on the assistant message that follows
+  them, for engines with `reasoning_input` (llama.cpp, DeepSeek); other engines get them
+  dropped, as the chat dialect has no reasoning input and the model reasons afresh.
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ _CHAT_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "de
 
 
 def build_chat_body(request: ModelRequest, capabilities: Capabilities) -> JSONDict:
-    body: JSONDict = {"model": request.model, "messages": to_chat_messages(request)}
+    body: JSONDict = {"model": request.model, "messages": to_chat_messages(
+        request, reasoning_input=capabilities.reasoning_input)}
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -52,21 +65,39 @@ def build_chat_body(request: ModelRequest, capabilities: Capabilities) -> JSONDi
         body["logprobs"] = True
         body["top_logprobs"] = request.top_logprobs or 0
     response_format = _response_format(request.text_format)
-    if response_format is not None:
+    # A forced tool call says no text: the format cannot apply to this turn, and an engine
+    # that constrains output by grammar (llama.cpp) would let the format win over the call.
+    if response_format is not None and body.get("tool_choice") in (None, "auto", "none"):
         body["response_format"] = response_format
     if request.user is not None:
         body["user"] = request.user
+    _add_effort(body, request, capabilities)
     return body
 
 
-def to_chat_messages(request: ModelRequest) -> list[JSONDict]:
+def _add_effort(body: JSONDict, request: ModelRequest, capabilities: Capabilities) -> None:
+    effort = (request.reasoning or {}).get("effort")
+    if effort is None:
+        return
+    if capabilities.effort_in_template:
+        body["chat_template_kwargs"] = {"enable_thinking": effort != "none",
+                                        "reasoning_effort": effort}
+    else:
+        body["reasoning_effort"] = effort
+
+
+def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) -> list[JSONDict]:
     messages: list[JSONDict] = []
+    reasoning: list[str] = []  # reasoning items' text, for the assistant message they precede
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
     for index, item in enumerate(request.input):
         kind = item["type"]
         if kind == "message":
             messages.append(_message(item, index))
+            if messages[-1]["role"] == "assistant":
+                _attach_reasoning(messages[-1], reasoning)
+            reasoning.clear()  # reasoning belongs to the assistant turn right after it
         elif kind == "function_call":
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
@@ -76,18 +107,25 @@ def to_chat_messages(request: ModelRequest) -> list[JSONDict]:
                 previous.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                _attach_reasoning(messages[-1], reasoning)
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _tool_output_text(item["output"], index)})
         elif kind == "reasoning":
-            # Chat engines take no reasoning back in their input; its text was already
-            # shown to the client, and the model reasons afresh on the next turn.
-            continue
+            if reasoning_input:  # see the module docstring
+                reasoning += [part.get("text") or "" for part in item.get("content") or ()]
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by chat-completions providers.",
                 param=f"input[{index}]", code="unsupported_value")
     return messages
+
+
+def _attach_reasoning(message: JSONDict, reasoning: list[str]) -> None:
+    text = "".join(reasoning)
+    reasoning.clear()
+    if text:
+        message["reasoning_content"] = text
 
 
 def _message(item: JSONDict, index: int) -> JSONDict:

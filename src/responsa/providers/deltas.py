@@ -20,6 +20,14 @@ class TextDelta:
 
 
 @dataclass(slots=True)
+class AnnotationDelta:
+    """An annotation (url_citation, file_citation …) on the output text being streamed, as the
+    upstream gave it (native Responses upstreams)."""
+
+    annotation: dict[str, Any]
+
+
+@dataclass(slots=True)
 class RefusalDelta:
     text: str
 
@@ -29,6 +37,30 @@ class ReasoningDelta:
     """Raw reasoning text (`reasoning_content` / `reasoning` on chat engines)."""
 
     text: str
+
+
+@dataclass(slots=True)
+class ReasoningSummaryDelta:
+    """Reasoning summary text (native Responses upstreams); `index` tells summary parts apart."""
+
+    text: str
+    index: int = 0
+
+
+# The key under which an opened reasoning input item carries its `ReasoningState` fields
+# (`blocks`, `encrypted_content`) to the provider that produced it (engine/reasoning_items.py).
+REASONING_STATE_KEY = "_reasoning_state"
+
+
+@dataclass(slots=True)
+class ReasoningState:
+    """What the provider needs to take this reasoning back on a later turn, opaque to the
+    client: Anthropic `thinking` blocks (with their signatures) and `redacted_thinking` blocks,
+    or a native Responses upstream's own `encrypted_content`. It is sealed into the reasoning
+    item's `encrypted_content` when the client asks for it (engine/reasoning_items.py)."""
+
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    encrypted_content: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,4 +87,5 @@ class Finish:
     reason: FinishReason
 
 
-Delta = TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Usage | Finish
+Delta = (TextDelta | AnnotationDelta | RefusalDelta | ReasoningDelta | ReasoningSummaryDelta
+         | ReasoningState | ToolCallDelta | Usage | Finish)

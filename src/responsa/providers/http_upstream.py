@@ -5,10 +5,21 @@ aiohttp rather than httpx: on this path it costs about a fifth of the CPU per re
 streamed chunk (benchmarks/http_clients.py), and the upstream call is most of our own overhead.
 Adapters compose an `HTTPUpstream`; what differs between them (paths, bodies, decoders) stays
 in their own modules.
+
+Retries: a call that fails before the first byte of its answer is consumed (connection errors,
+HTTP 429, HTTP 5xx) is sent again, up to the provider's `max_retries` times, after an
+exponential backoff (`retry_backoff` doubled each time, at most 8 s, with jitter: a random
+50-100 % of it) or the upstream's own `Retry-After` / `retry-after-ms` when it gives one. A wait
+that would not fit in the provider's `timeout` is not taken: the error is the answer. Nothing
+is retried once an answer is being read (a stream may have been shown to the client).
 """
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
+import random
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -28,6 +39,11 @@ from responsa.errors import (
 from responsa.providers.sse_decoder import sse_data
 
 _JSON = {"Content-Type": "application/json"}
+_MAX_BACKOFF = 8.0
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
 
 
 class HTTPUpstream:
@@ -42,6 +58,9 @@ class HTTPUpstream:
         # Lower-case phrases an upstream puts in a 400 when the prompt does not fit.
         self._context_markers = context_markers
         self._session: aiohttp.ClientSession | None = None
+        self.max_retries = max(0, config.max_retries)
+        self._backoff = config.retry_backoff
+        self._budget = config.timeout  # retries (and their waits) end within it
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -62,25 +81,63 @@ class HTTPUpstream:
     @asynccontextmanager
     async def exchange(self, path: str, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST `body` and hold the answer open (a stream may follow). A non-2xx answer raises
-        before anything is yielded; the connection is released when the block ends."""
-        with self.transport_errors():
-            upstream = await self._post(self.url(path), body)
+        (after the retries, see the module docstring) before anything is yielded; the
+        connection is released when the block ends."""
+        upstream = await self._send("POST", self.url(path), data=body, headers=_JSON)
         try:
-            if upstream.status >= 400:
-                with self.transport_errors():
-                    raw = await upstream.read()
-                raise self.status_error(upstream.status, raw)
             yield upstream
         finally:
             upstream.release()
 
-    async def _post(self, url: str, body: bytes) -> aiohttp.ClientResponse:
+    async def _send(self, method: str, url: str, *, data: bytes | None = None,
+                    headers: Mapping[str, str] | None = None,
+                    params: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """A 2xx answer, its body not read yet; retried while nothing of it was consumed."""
+        deadline = time.monotonic() + self._budget
+        attempt = 0
+        while True:
+            error: ResponsaError
+            retry_after: float | None = None
+            try:
+                with self.transport_errors():
+                    upstream = await self._request(method, url, data, headers, params)
+            except (UpstreamConnectionError, UpstreamTimeoutError) as exc:
+                error = exc
+            else:
+                if upstream.status < 400:
+                    return upstream
+                try:
+                    with self.transport_errors():
+                        raw = await upstream.read()
+                finally:
+                    upstream.release()
+                error = self.status_error(upstream.status, raw)
+                if not _retryable_status(upstream.status):
+                    raise error
+                retry_after = _retry_after(upstream.headers)
+            delay = self._delay(attempt, retry_after)
+            if attempt >= self.max_retries or time.monotonic() + delay >= deadline:
+                raise error
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(_MAX_BACKOFF, self._backoff * 2.0 ** attempt)
+        return ceiling * random.uniform(0.5, 1.0)
+
+    async def _request(self, method: str, url: str, data: bytes | None,
+                       headers: Mapping[str, str] | None,
+                       params: Mapping[str, str] | None) -> aiohttp.ClientResponse:
         try:
-            return await self.session.post(url, data=body, headers=_JSON)
+            return await self.session.request(method, url, data=data, headers=headers,
+                                              params=params)
         except aiohttp.ServerDisconnectedError:
             # A pooled keep-alive connection the upstream had already closed: nothing was
-            # consumed, so sending once more on a fresh connection is safe.
-            return await self.session.post(url, data=body, headers=_JSON)
+            # consumed, so sending once more on a fresh connection is safe (and free).
+            return await self.session.request(method, url, data=data, headers=headers,
+                                              params=params)
 
     async def sse_payloads(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         with self.transport_errors():
@@ -96,12 +153,12 @@ class HTTPUpstream:
         """A small JSON call (models, token counts, engine properties)."""
         data = None if body is None else orjson.dumps(body)
         headers = None if body is None else _JSON
-        with self.transport_errors():
-            async with self.session.request(method, self.url(path), data=data, headers=headers,
-                                            params=params) as reply:
-                raw = await reply.read()
-        if reply.status >= 400:
-            raise self.status_error(reply.status, raw)
+        reply = await self._send(method, self.url(path), data=data, headers=headers,
+                                 params=params)
+        try:
+            raw = await self.read(reply)
+        finally:
+            reply.release()
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -140,6 +197,25 @@ class HTTPUpstream:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """The wait an upstream asks for: `retry-after-ms` (OpenAI), else `Retry-After` in seconds
+    or as an HTTP date."""
+    for name, scale in (("retry-after-ms", 0.001), ("Retry-After", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, float(when.timestamp()) - time.time())
+    return None
 
 
 def error_message(raw: bytes) -> str:

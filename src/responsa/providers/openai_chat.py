@@ -103,7 +103,8 @@ class ChatCompletionsProvider:
         return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     async def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo(id=model_id, context_window=self.context_window)
+        # The same window the context check uses (llama.cpp's own `n_ctx` when it says).
+        return [ModelInfo(id=model_id, context_window=await self.context_window_of(model_id))
                 for model_id in await self._http.model_ids()]
 
     async def aclose(self) -> None:

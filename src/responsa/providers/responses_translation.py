@@ -13,24 +13,31 @@ Request mapping (documented in the README):
 - Input items go up without their `id`: the ids are responsa's own (`msg_`, `fc_` …) and an
   upstream that stores nothing could not resolve its own ones anyway. Every other field of an
   item is kept, item types this module does not know included (the upstream validates them).
-- `reasoning` items are left out: without `encrypted_content` (which responsa does not keep
-  yet) an upstream cannot use reasoning it did not produce in the same call, and OpenAI
-  refuses reasoning items it cannot resolve when `store` is false.
+- `reasoning` items go up only as `{type, summary, encrypted_content}` with the upstream's
+  own `encrypted_content`, restored from responsa's sealed one (engine/reasoning_items.py) when
+  this provider produced it; for that, `include: ["reasoning.encrypted_content"]` from the
+  client is asked of the upstream too. Other reasoning items are left out: an upstream cannot
+  use reasoning it did not produce, and OpenAI refuses reasoning items it cannot resolve when
+  `store` is false.
 - Fields responsa accepts but does not act on (`text` with its `verbosity`, `service_tier`,
   `prompt_cache_key`, `prompt_cache_retention`, `prompt_cache_options`, `safety_identifier`,
   `moderation`, `image`, Codex's `client_metadata`) arrive in `ModelRequest.passthrough` and
   go up as sent.
 
 Stream mapping: `response.output_text.delta` (with its logprobs) → text;
-`response.refusal.delta` → refusal; `response.reasoning_text.delta`, `response.reasoning.delta`
-and `response.reasoning_summary_text.delta` → reasoning text (the summary/raw distinction is
-lost: the delta vocabulary has reasoning text only); a `function_call` item → a tool call, its
+`response.refusal.delta` → refusal; `response.reasoning_text.delta` and
+`response.reasoning.delta` (Open Responses' name) → reasoning text;
+`response.reasoning_summary_text.delta` → summary text of its `summary_index` (the builder
+emits the summary part events itself); a finished reasoning item's `encrypted_content` →
+reasoning state (sealed into responsa's own); a `function_call` item → a tool call, its
 `response.function_call_arguments.delta` → arguments (or the arguments of its
 `output_item.done` when none were streamed). `response.completed` / `response.incomplete` end
 the stream: `max_output_tokens` → length, `content_filter` → content_filter, any function call
 → tool_calls, else stop; their `usage` (with cached and reasoning details) → usage.
+`response.output_text.annotation.added` → the annotation, as sent (citations of an upstream's
+own web or file search reach the client).
 `response.failed` and `error` become protocol errors naming the provider. Other events
-(lifecycle, `*.done`, `content_part.*`, annotations, events added later) carry nothing new.
+(lifecycle, `*.done`, `content_part.*`, events added later) carry nothing new.
 """
 
 from __future__ import annotations
@@ -42,10 +49,14 @@ import orjson
 from responsa.errors import UpstreamProtocolError
 from responsa.providers.base import ModelRequest
 from responsa.providers.deltas import (
+    REASONING_STATE_KEY,
+    AnnotationDelta,
     Delta,
     Finish,
     FinishReason,
     ReasoningDelta,
+    ReasoningState,
+    ReasoningSummaryDelta,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
@@ -56,12 +67,12 @@ from responsa.providers.sse_decoder import json_object
 JSONDict = dict[str, Any]
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
+ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
 _INCOMPLETE_REASONS: dict[str, FinishReason] = {
     "max_output_tokens": "length",
     "content_filter": "content_filter",
 }
-_REASONING_DELTAS = frozenset({"response.reasoning_text.delta", "response.reasoning.delta",
-                               "response.reasoning_summary_text.delta"})
+_REASONING_DELTAS = frozenset({"response.reasoning_text.delta", "response.reasoning.delta"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
@@ -88,17 +99,31 @@ def build_responses_body(request: ModelRequest) -> JSONDict:
     body.update(request.passthrough)
     if request.text_format is not None and "text" not in body:
         body["text"] = {"format": request.text_format}
+    include = []
     if request.logprobs:
-        body["include"] = [LOGPROBS_INCLUDE]
+        include.append(LOGPROBS_INCLUDE)
         if request.top_logprobs is not None:
             body["top_logprobs"] = request.top_logprobs
+    if request.encrypted_reasoning:
+        include.append(ENCRYPTED_REASONING_INCLUDE)
+    if include:
+        body["include"] = include
     return body
 
 
 def upstream_input(items: list[JSONDict]) -> list[JSONDict]:
-    """The items as a stateless upstream can take them: no ids, no reasoning (see above)."""
-    return [{key: value for key, value in item.items() if key != "id"}
-            for item in items if item.get("type") != "reasoning"]
+    """The items as a stateless upstream can take them: no ids, reasoning only with the
+    upstream's own encrypted content (see above)."""
+    result = []
+    for item in items:
+        if item.get("type") != "reasoning":
+            result.append({key: value for key, value in item.items() if key != "id"})
+            continue
+        upstream_blob = (item.get(REASONING_STATE_KEY) or {}).get("encrypted_content")
+        if upstream_blob:
+            result.append({"type": "reasoning", "summary": item.get("summary") or [],
+                           "encrypted_content": upstream_blob})
+    return result
 
 
 # -- responses ---------------------------------------------------------------------------------
@@ -128,19 +153,31 @@ def _decode_response(provider: str, response: JSONDict) -> list[Delta]:
             for part in item.get("content") or ():
                 if part["type"] == "output_text" and (part.get("text") or part.get("logprobs")):
                     deltas.append(TextDelta(part["text"], _logprobs(part.get("logprobs"))))
+                if part["type"] == "output_text":
+                    deltas += [AnnotationDelta(annotation)
+                               for annotation in part.get("annotations") or ()]
                 elif part["type"] == "refusal" and part.get("refusal"):
                     deltas.append(RefusalDelta(part["refusal"]))
         elif kind == "reasoning":
-            parts = item.get("content") or item.get("summary") or ()
-            text = "".join(part.get("text") or "" for part in parts)
-            if text:
-                deltas.append(ReasoningDelta(text))
+            deltas += _reasoning(item)
         elif kind == "function_call":
             deltas.append(ToolCallDelta(index=tool_index, name=item["name"],
                                         call_id=item["call_id"],
                                         arguments=item.get("arguments") or ""))
             tool_index += 1
     return [*deltas, *_ending(provider, response, tool_calls=tool_index > 0)]
+
+
+def _reasoning(item: JSONDict) -> list[Delta]:
+    deltas: list[Delta] = [ReasoningSummaryDelta(part["text"], index)
+                           for index, part in enumerate(item.get("summary") or ())
+                           if part.get("text")]
+    text = "".join(part.get("text") or "" for part in item.get("content") or ())
+    if text:
+        deltas.append(ReasoningDelta(text))
+    if item.get("encrypted_content"):
+        deltas.append(ReasoningState(encrypted_content=item["encrypted_content"]))
+    return deltas
 
 
 def _raise_if_failed(provider: str, response: JSONDict) -> None:
@@ -190,10 +227,15 @@ class EventDecoder:
         if kind == "response.output_text.delta":
             logprobs = _logprobs(event.get("logprobs"))
             return [TextDelta(event["delta"], logprobs)] if event["delta"] or logprobs else []
+        if kind == "response.output_text.annotation.added":
+            return [AnnotationDelta(event["annotation"])]
         if kind == "response.refusal.delta":
             return [RefusalDelta(event["delta"])] if event["delta"] else []
         if kind in _REASONING_DELTAS:
             return [ReasoningDelta(event["delta"])] if event["delta"] else []
+        if kind == "response.reasoning_summary_text.delta":
+            return ([ReasoningSummaryDelta(event["delta"], int(event.get("summary_index") or 0))]
+                    if event["delta"] else [])
         if kind == "response.function_call_arguments.delta":
             ordinal = self._tool(event.get("item_id"), event.get("output_index"))
             if not event["delta"]:
@@ -213,6 +255,8 @@ class EventDecoder:
             return [ToolCallDelta(index=ordinal, name=item["name"], call_id=item["call_id"])]
         if kind == "response.output_item.done":
             item = event["item"]
+            if item["type"] == "reasoning" and item.get("encrypted_content"):
+                return [ReasoningState(encrypted_content=item["encrypted_content"])]
             if item["type"] != "function_call":
                 return []
             ordinal = self._tool(item.get("id"), event.get("output_index"))
@@ -232,7 +276,7 @@ class EventDecoder:
         if kind == "error":
             raise UpstreamProtocolError(self.provider,
                                         f"error in stream: {_error_text(event)}")
-        return []  # lifecycle, *.done, content parts, annotations, and later event types
+        return []  # lifecycle, *.done, content parts, and later event types
 
     def _tool(self, item_id: str | None, output_index: int | None) -> int:
         for key in (item_id, output_index):
