@@ -26,13 +26,13 @@ def images() -> Iterator[ImagesEndpoint]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite"])  # some tests: both databases
 def drawing_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                    llama: LlamaServer, scripted: ScriptedUpstream,
                    images: ImagesEndpoint) -> Iterator[RunningResponsa]:
     """On SQLite, or PostgreSQL for the test that replays a stored call."""
     database = (request.getfixturevalue("postgres_dsn")
-                if getattr(request, "param", "sqlite") == "postgres" else None)
+                if request.param == "postgres" else None)
     extra = (f'\n[image_generation]\nbase_url = "{images.url}/v1"\nmodel = "local-image"\n'
              'api_key_env = "RESPONSA_TEST_IMAGES_KEY"\n')
     with serving(tmp_path_factory.mktemp("images"),

@@ -39,13 +39,13 @@ def engines() -> Iterator[SearchEngines]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite"])  # some tests: both databases
 def searching_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                      llama: LlamaServer, scripted: ScriptedUpstream,
                      engines: SearchEngines) -> Iterator[RunningResponsa]:
     """On SQLite, or PostgreSQL for the tests that store searches (`STORES`)."""
     database = (request.getfixturevalue("postgres_dsn")
-                if getattr(request, "param", "sqlite") == "postgres" else None)
+                if request.param == "postgres" else None)
     extra = f'\n[web_search]\nbackend = "searxng"\nurl = "{engines.url}"\nlanguage = "en"\n'
     with serving(tmp_path_factory.mktemp("web-search"),
                  config_text(llama, scripted, extra), database=database) as server:
