@@ -38,6 +38,19 @@
     events = ["response.completed", "response.failed"]   # default: all four
     max_attempts = 8                             # then the notice is dropped (and logged)
 
+    [web_search]                                 # backs the hosted `web_search` tool
+    backend = "searxng"                          # or "brave", "tavily"
+    url = "http://127.0.0.1:8888"                # default per backend (Brave, Tavily: theirs)
+    api_key_env = "BRAVE_API_KEY"                # Brave and Tavily need a key
+    timeout = 15
+    language = "en"                              # SearXNG only
+
+    [image_generation]                           # backs the hosted `image_generation` tool
+    base_url = "https://api.openai.com/v1"       # any OpenAI-compatible images endpoint
+    api_key_env = "OPENAI_API_KEY"
+    model = "gpt-image-1"
+    timeout = 300
+
 Environment: RESPONSA_CONFIG, RESPONSA_HOST, RESPONSA_PORT, RESPONSA_DATABASE,
 RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`name=url,name=url`).
 """
@@ -111,6 +124,30 @@ class McpServerConfig:
     timeout: float = 60.0
 
 
+SEARCH_BACKENDS = ("searxng", "brave", "tavily")
+
+
+@dataclass(slots=True)
+class WebSearchConfig:
+    """The search engine behind the hosted `web_search` tool (tools/search_backends.py)."""
+
+    backend: str  # one of SEARCH_BACKENDS
+    url: str | None = None  # None: the backend's public endpoint (SearXNG has none)
+    api_key: str | None = None
+    timeout: float = 15.0
+    language: str | None = None  # SearXNG's `language` parameter
+
+
+@dataclass(slots=True)
+class ImageGenerationConfig:
+    """The OpenAI-compatible images endpoint behind the hosted `image_generation` tool."""
+
+    base_url: str
+    api_key: str | None = None
+    model: str = "gpt-image-1"
+    timeout: float = 300.0
+
+
 @dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -128,6 +165,8 @@ class Settings:
     secret_key: str | None = None
     webhooks: list[WebhookConfig] = field(default_factory=list)
     mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
+    web_search: WebSearchConfig | None = None  # None: client-declared web_search is not offered
+    image_generation: ImageGenerationConfig | None = None  # None: image_generation is refused
 
 
 def load_settings(
@@ -183,10 +222,54 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.run_lease_seconds = float(data["run_lease_seconds"])
     for name, table in (data.get("providers") or {}).items():
         settings.providers[name] = _provider_from_table(name, table, environ)
+    if "web_search" in data:
+        settings.web_search = _web_search_from_table(data["web_search"], environ)
+    if "image_generation" in data:
+        settings.image_generation = _image_generation_from_table(data["image_generation"],
+                                                                 environ)
     if "webhooks" in data:
         settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
     for name, table in (data.get("mcp_servers") or {}).items():
         settings.mcp_servers[name] = _mcp_server_from_table(name, table, environ)
+
+
+def _section_values(section: str, table: Any, allowed: set[str],
+                    environ: Mapping[str, str]) -> dict[str, Any]:
+    """A tool section's settings, `api_key_env` resolved to `api_key`."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{section} must be a table")
+    unknown = set(table) - allowed - {"api_key_env"}
+    if unknown:
+        raise ConfigError(f"{section}: unknown setting(s) {sorted(unknown)}")
+    values = dict(table)
+    key_env = values.pop("api_key_env", None)
+    if key_env:
+        values["api_key"] = environ.get(str(key_env))
+    return values
+
+
+def _web_search_from_table(table: Any, environ: Mapping[str, str]) -> WebSearchConfig:
+    values = _section_values("web_search", table,
+                             {f.name for f in fields(WebSearchConfig)}, environ)
+    backend = values.get("backend")
+    if backend not in SEARCH_BACKENDS:
+        raise ConfigError(f"web_search.backend must be one of {list(SEARCH_BACKENDS)}, "
+                          f"got {backend!r}")
+    if backend == "searxng" and not values.get("url"):
+        raise ConfigError("web_search.url is required for the searxng backend")
+    if backend != "searxng" and not values.get("api_key"):
+        raise ConfigError(f"web_search: the {backend} backend needs an API key "
+                          "(api_key_env names an unset variable, or neither is given)")
+    return WebSearchConfig(**values)
+
+
+def _image_generation_from_table(table: Any,
+                                 environ: Mapping[str, str]) -> ImageGenerationConfig:
+    values = _section_values("image_generation", table,
+                             {f.name for f in fields(ImageGenerationConfig)}, environ)
+    if not values.get("base_url"):
+        raise ConfigError("image_generation.base_url is required")
+    return ImageGenerationConfig(**values)
 
 
 def _provider_from_table(

@@ -81,6 +81,7 @@ def text_script(*pieces: str, finish: str = "stop") -> Script:
 class ScriptedUpstream:
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}
+        self._queued: dict[str, list[Script]] = {}  # later calls' scripts (`play` with several)
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[tuple[str, float]] = []  # (model, time.monotonic()) per request
         self._server: uvicorn.Server | None = None
@@ -91,10 +92,13 @@ class ScriptedUpstream:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def play(self, script: Script) -> str:
-        """Register `script` under a fresh name; returns the model to ask responsa for."""
+    def play(self, script: Script, *later: Script) -> str:
+        """Register `script` under a fresh name; returns the model to ask responsa for. With
+        `later` scripts, each further call of that model plays the next one (the last repeats),
+        as a response that runs hosted tools calls its model more than once."""
         name = f"script{len(self.scripts)}"
         self.scripts[name] = script
+        self._queued[name] = list(later)
         return f"scripted/{name}"
 
     def last_request(self, model: str) -> dict[str, Any]:
@@ -123,6 +127,9 @@ class ScriptedUpstream:
         self.requests.append(request)
         self.arrivals.append((request.get("model", ""), time.monotonic()))
         script = self.scripts.get(request.get("model", ""))
+        queued = self._queued.get(request.get("model", ""))
+        if queued:
+            self.scripts[request["model"]] = queued.pop(0)
         if script is None:
             await _send_json(send, 404, {"error": {"message": "no such script", "type": "x"}})
             return

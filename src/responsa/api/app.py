@@ -25,6 +25,8 @@ from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
+from responsa.tools.image_generation import ImagesEndpoint
+from responsa.tools.search_backends import create_backend
 from responsa.webhooks import WebhookNotifier
 
 
@@ -48,9 +50,14 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         store = create_store(settings.database)
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
+        services = ToolServices(
+            settings=settings, store=store,
+            web_search=create_backend(settings.web_search) if settings.web_search else None,
+            images=ImagesEndpoint(settings.image_generation)
+            if settings.image_generation else None)
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
-                        ToolServices(settings=settings, store=store))
+                        services)
         # Background runs announce their end through `app.state.webhooks.notify(response)`.
         webhooks = WebhookNotifier(settings.webhooks)
         await webhooks.start()
@@ -68,6 +75,9 @@ def create_app(settings: Settings) -> EdgeMiddleware:
             await engine.drain()
             await webhooks.aclose()
             await providers.aclose()
+            for shared in (services.web_search, services.images):
+                if shared is not None:
+                    await shared.aclose()
             await store.close()
 
     app = Starlette(

@@ -3,6 +3,7 @@ compact."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -16,12 +17,14 @@ from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction import compact
 from responsa.engine.follow import RUNNING, TERMINAL_EVENTS
 from responsa.engine.run import Engine
-from responsa.engine.snapshot import render_input_item, render_response
+from responsa.engine.snapshot import render_event, render_input_item, render_response
 from responsa.engine.tokens import count_input_tokens
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.protocol.compact import parse_compact_request
 from responsa.protocol.input_tokens import parse_input_tokens_request
 from responsa.protocol.request import parse_create_request
+
+JSONDict = dict[str, Any]
 
 
 def _engine(request: Request) -> Engine:
@@ -41,20 +44,31 @@ def _not_found(response_id: str) -> NotFoundError:
 async def create_response(request: Request) -> Any:
     body = parse_create_request(await request.body()).canonical_body()
     heartbeat = request.app.state.settings.heartbeat_seconds
+    include = frozenset(body.get("include") or ())
     if body.get("background"):
         # The run belongs to the server now: a dropped stream only stops its follower.
         runner = _runner(request)
         queued = await runner.submit(body)
         if body.get("stream"):
-            return EventStreamResponse(runner.follow(queued["id"], None),
+            return EventStreamResponse(_rendered(runner.follow(queued["id"], None), include),
                                        heartbeat_seconds=heartbeat)
-        return json_response(queued)
+        return json_response(render_response(queued, include))
     run = await _engine(request).create(body)
+    # Declared tools the model was not offered (web_search with no search backend).
+    headers = ({"x-responsa-tools-unavailable": ",".join(run.unavailable_tools)}
+               if run.unavailable_tools else None)
     if body.get("stream"):
-        return EventStreamResponse(run.events(), heartbeat_seconds=heartbeat)
+        return EventStreamResponse(_rendered(run.events(), include), headers=headers,
+                                   heartbeat_seconds=heartbeat)
     async for _ in run.events():
         pass
-    return json_response(run.response)
+    return json_response(render_response(run.response, include), headers=headers)
+
+
+async def _rendered(events: AsyncIterator[JSONDict],
+                    include: frozenset[str]) -> AsyncIterator[JSONDict]:
+    async for event in events:
+        yield render_event(event, include)
 
 
 async def retrieve_response(request: Request) -> Any:
@@ -73,18 +87,18 @@ async def retrieve_response(request: Request) -> Any:
             if response is not None and response["background"] and (
                     response["status"] in RUNNING):
                 return EventStreamResponse(
-                    _runner(request).follow(response_id, starting_after),
+                    _rendered(_runner(request).follow(response_id, starting_after), include),
                     heartbeat_seconds=heartbeat)
-        return EventStreamResponse(_replay(events), heartbeat_seconds=heartbeat)
+        return EventStreamResponse(_replay(events, include), heartbeat_seconds=heartbeat)
     response = await store.get_response(response_id)
     if response is None:
         raise _not_found(response_id)
     return json_response(render_response(response, include))
 
 
-async def _replay(events: list[dict[str, Any]]) -> Any:
+async def _replay(events: list[JSONDict], include: frozenset[str]) -> AsyncIterator[JSONDict]:
     for event in events:
-        yield event
+        yield render_event(event, include)
 
 
 async def delete_response(request: Request) -> Response:

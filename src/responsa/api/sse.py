@@ -28,13 +28,16 @@ def encode_event(event: dict[str, Any]) -> bytes:
 
 
 class EventStreamResponse:
-    def __init__(self, events: AsyncIterator[dict[str, Any]], *, heartbeat_seconds: float) -> None:
+    def __init__(self, events: AsyncIterator[dict[str, Any]], *, heartbeat_seconds: float,
+                 headers: dict[str, str] | None = None) -> None:
         self._events = events
+        self._headers = _HEADERS + [(name.encode(), value.encode())
+                                    for name, value in (headers or {}).items()]
         self._heartbeat = heartbeat_seconds
         self._last_write = 0.0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
         loop = asyncio.get_running_loop()
         self._last_write = loop.time()
         producer = asyncio.ensure_future(self._pump(send, loop))

@@ -26,6 +26,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from responsa.engine.run import Engine, ResponseRun
+from responsa.engine.snapshot import render_event
 from responsa.errors import InvalidRequestError, ResponsaError
 from responsa.protocol.request import validate_create_request
 from responsa.protocol.validation_errors import INVALID_JSON_MESSAGE
@@ -202,7 +203,7 @@ class ResponsesSocket:
             await self._send(error_event(ResponsaError(
                 "The server had an error while processing your request.")))
             return
-        await self._stream(run)
+        await self._stream(run, frozenset(body.get("include") or ()))
         response = run.response
         if response["status"] not in _CONTINUABLE:
             self._history.evict(previous_id)
@@ -210,11 +211,11 @@ class ResponsesSocket:
             # Unstored, or stored on top of an unstored chain the store cannot rebuild.
             self._history.keep(response["id"], [*run.context.items, *response["output"]])
 
-    async def _stream(self, run: ResponseRun) -> None:
+    async def _stream(self, run: ResponseRun, include: frozenset[str]) -> None:
         events = run.events()
         try:
             async for event in events:
-                await self._send(event)
+                await self._send(render_event(event, include))
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 

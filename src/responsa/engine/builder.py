@@ -89,6 +89,8 @@ class ResponseBuilder:
         self._closed_tool_indexes: set[int] = set()
         self._reasoning_states: dict[str, JSONDict] = {}  # item id → its ReasoningState
         self.terminal = False
+        # Annotations for each finished `output_text` part (hosted web search's citations).
+        self.annotate: Callable[[str], list[JSONDict]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -411,6 +413,11 @@ class ResponseBuilder:
             part["text"] = text
             part["annotations"] = current.annotations
             part["logprobs"] = current.logprobs
+            for annotation in self.annotate(text) if self.annotate else ():
+                current.annotations.append(annotation)
+                events.append(self._event("response.output_text.annotation.added", **base,
+                                          annotation_index=len(current.annotations) - 1,
+                                          annotation=annotation))
             events.append(self._event("response.output_text.done", **base, text=text,
                                       logprobs=current.logprobs))
         elif kind == "refusal":

@@ -39,6 +39,7 @@ from responsa.providers.deltas import Delta, ToolCallDelta
 from responsa.providers.registry import ProviderRegistry
 from responsa.store.base import Store, StoredResponse
 from responsa.tools.base import HostedCall, ToolServices
+from responsa.tools.web_search import WEB_SEARCH_TYPES
 
 JSONDict = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Engine:
         its first `response_id` and `created_at`."""
         _reject_unsupported(body)
         body = await apply_prompt(self.store, body)
+        not_offered = _not_offered(body, self.services)
         provider, upstream_model = self.providers.resolve(body["model"])
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
@@ -97,7 +99,7 @@ class Engine:
                                                 threshold=threshold,
                                                 first_new=context.history_length)
             request = await fit_context_window(provider, request, body.get("truncation"))
-            hosted = HostedTools.from_request(body, self.services)
+            hosted = HostedTools.from_request(body, self.services, skip=not_offered)
         response = initial_response(body, model=body["model"])
         if response_id is not None and created_at is not None:
             response["id"], response["created_at"] = response_id, created_at
@@ -106,6 +108,7 @@ class Engine:
                 if ENCRYPTED_REASONING in include else None)
         run = ResponseRun(self, provider, request, response, context, hosted,
                           include_logprobs=LOGPROBS in include, compacting=compacting, seal=seal)
+        run.unavailable_tools = ("web_search",) if not_offered else ()
         return run, compaction
 
     def save_in_background(
@@ -156,6 +159,10 @@ class ResponseRun:
         self._events: list[Event] = []
         self._opening: list[Event] = []  # produced before streaming starts (`begin`)
         self._approved_calls: list[HostedCall] = []
+        # Declared tool kinds this server could not offer the model (`_not_offered`).
+        self.unavailable_tools: tuple[str, ...] = ()
+        if hosted:  # web search annotates the answer with the results it cites
+            self._builder.annotate = hosted.citations
 
     @property
     def response(self) -> JSONDict:
@@ -342,17 +349,43 @@ _MODEL_SPOKEN = frozenset({"message", "reasoning"})
 
 # Hosted search tools a client may declare out of habit (Codex always does). With no search
 # backend they are not offered to the model; every other tool kind must be usable or refused.
-_NOT_OFFERED_TOOLS = frozenset({"web_search", "web_search_2025_08_26", "web_search_preview",
-                                "web_search_preview_2025_03_11"})
+_NOT_OFFERED_TOOLS = frozenset(WEB_SEARCH_TYPES)
 
 
 def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
-        if kind != "function" and kind not in _NOT_OFFERED_TOOLS and not is_hosted_type(kind):
+        if kind != "function" and not is_hosted_type(kind):
             raise InvalidRequestError(f"Tools of type '{kind}' are not supported yet.",
                                       param=f"tools[{index}].type", code="unsupported_value")
+
+
+def _not_offered(body: JSONDict, services: ToolServices) -> frozenset[str]:
+    """The declared tool types left out of what the model is offered: web search with no
+    search backend configured is accepted (and echoed) but not offered; the API layer says so
+    in the `x-responsa-tools-unavailable` header. A `tool_choice` that would need it is
+    refused rather than faked."""
+    tools = list(body.get("tools") or ())
+    declared = frozenset(tool["type"] for tool in tools) & _NOT_OFFERED_TOOLS
+    if services.web_search is not None or not declared:
+        return frozenset()
+    kept = [tool for tool in tools if tool["type"] not in _NOT_OFFERED_TOOLS]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("tools") or ()
+        forced = choice.get("mode") == "required" and all(
+            tool.get("type") in _NOT_OFFERED_TOOLS for tool in allowed)
+    elif isinstance(choice, dict):
+        forced = choice.get("type") in _NOT_OFFERED_TOOLS
+    else:
+        forced = choice == "required" and not kept
+    if forced:
+        raise InvalidRequestError(
+            "tool_choice requires web search, which is not available on this server: no "
+            "search backend is configured ([web_search] in its config).", param="tool_choice")
+    logger.info("web_search declared but not offered: no search backend is configured")
+    return declared
 
 
 # Accepted, echoed, and meaningful only to an upstream that speaks Responses itself.

@@ -10,6 +10,7 @@ from responsa.ids import new_id
 JSONDict = dict[str, Any]
 
 LOGPROBS = "message.output_text.logprobs"
+WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 INPUT_IMAGE_URLS = "message.input_image.image_url"
 
 
@@ -87,25 +88,43 @@ def _conversation(value: Any) -> JSONDict | None:
 
 
 def render_response(response: JSONDict, include: frozenset[str]) -> JSONDict:
-    """A stored Response as a retrieve with `include` shows it: logprobs only when asked."""
-    if LOGPROBS in include or not _has_logprobs(response):
+    """A Response as `include` shows it: logprobs and web search sources only when asked.
+    Both are stored whole; this is the one place they are left out on the way to a client."""
+    output = response["output"]
+    rendered = [render_output_item(item, include) for item in output]
+    if all(new is old for new, old in zip(rendered, output, strict=True)):
         return response
-    output = [_without_logprobs(item) for item in response["output"]]
-    return {**response, "output": output}
+    return {**response, "output": rendered}
 
 
-def _has_logprobs(response: JSONDict) -> bool:
-    return any(part.get("logprobs")
-               for item in response["output"] if item.get("type") == "message"
-               for part in item.get("content") or ())
+def render_output_item(item: JSONDict, include: frozenset[str]) -> JSONDict:
+    kind = item.get("type")
+    if kind == "message" and LOGPROBS not in include:
+        return _without_logprobs(item)
+    if kind == "web_search_call" and WEB_SEARCH_SOURCES not in include:
+        action = item.get("action")
+        if isinstance(action, dict) and "sources" in action:
+            return {**item, "action": {k: v for k, v in action.items() if k != "sources"}}
+    return item
+
+
+def render_event(event: JSONDict, include: frozenset[str]) -> JSONDict:
+    """A stream event as `include` shows it (its item or response snapshot rendered)."""
+    if "item" in event:
+        item = render_output_item(event["item"], include)
+        return event if item is event["item"] else {**event, "item": item}
+    if "response" in event:
+        response = render_response(event["response"], include)
+        return event if response is event["response"] else {**event, "response": response}
+    return event
 
 
 def _without_logprobs(item: JSONDict) -> JSONDict:
-    if item.get("type") != "message":
+    content = item.get("content") or ()
+    if not any(part.get("logprobs") for part in content):
         return item
-    content = [{**part, "logprobs": []} if part.get("logprobs") else part
-               for part in item.get("content") or ()]
-    return {**item, "content": content}
+    return {**item, "content": [{**part, "logprobs": []} if part.get("logprobs") else part
+                                for part in content]}
 
 
 def render_input_item(item: JSONDict, include: frozenset[str]) -> JSONDict:

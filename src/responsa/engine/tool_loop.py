@@ -18,7 +18,14 @@ from responsa.engine.builder import Event, ResponseBuilder
 from responsa.errors import InvalidRequestError
 from responsa.ids import new_id
 from responsa.providers.deltas import ToolCallDelta
-from responsa.tools.base import HostedCall, HostedOutcome, HostedTool, OutputSink, ToolServices
+from responsa.tools.base import (
+    CitingTool,
+    HostedCall,
+    HostedOutcome,
+    HostedTool,
+    OutputSink,
+    ToolServices,
+)
 from responsa.tools.registry import FACTORIES
 
 JSONDict = dict[str, Any]
@@ -63,10 +70,12 @@ class HostedTools:
     calls_made: int = 0
 
     @classmethod
-    def from_request(cls, body: JSONDict, services: ToolServices) -> HostedTools:
+    def from_request(cls, body: JSONDict, services: ToolServices, *,
+                     skip: frozenset[str] = frozenset()) -> HostedTools:
+        """The request's hosted tools, but for the `skip` types (declared, not offered)."""
         tools = [FACTORIES[tool["type"]](tool, index, services)
                  for index, tool in enumerate(body.get("tools") or ())
-                 if tool["type"] in FACTORIES]
+                 if tool["type"] in FACTORIES and tool["type"] not in skip]
         limit = body.get("max_tool_calls")
         return cls(tools, DEFAULT_MAX_TOOL_CALLS if limit is None else int(limit))
 
@@ -92,6 +101,12 @@ class HostedTools:
         raise InvalidRequestError(
             f"Tool choice '{tool_choice['type']}' not found in 'tools' parameter.",
             param="tool_choice")
+
+    def citations(self, text: str) -> list[JSONDict]:
+        """The annotations the tools put on one finished `output_text` part."""
+        found = [annotation for tool in self.tools if isinstance(tool, CitingTool)
+                 for annotation in tool.citations(text)]
+        return sorted(found, key=lambda annotation: int(annotation["start_index"]))
 
     async def prepare(self, history: list[JSONDict], sink: OutputSink) -> list[HostedCall]:
         calls: list[HostedCall] = []

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from responsa.tools.image_generation import ImagesEndpoint
+    from responsa.tools.search_backends import SearchBackend
 
 JSONDict = dict[str, Any]
 
@@ -87,6 +91,14 @@ class HostedTool(Protocol):
         """Release what the tool opened for this response (connections, sessions)."""
 
 
+@runtime_checkable
+class CitingTool(Protocol):
+    """A hosted tool that annotates the model's answer (web search's `url_citation`s)."""
+
+    def citations(self, text: str) -> list[JSONDict]:
+        """Annotations for one finished `output_text` part, in text order."""
+
+
 ToolFactory = Callable[[JSONDict, int, "ToolServices"], HostedTool]
 """Builds a tool from the request's tool object and its index in `tools` (for error `param`s).
 Raises `InvalidRequestError` when the tool cannot run here (no backend configured, …)."""
@@ -103,3 +115,5 @@ class ToolServices:
 
     settings: Any  # responsa.config.Settings (Any: this module must not import the app)
     store: Any  # responsa.store.base.Store
+    web_search: SearchBackend | None = None  # `[web_search]`; None: web_search is not offered
+    images: ImagesEndpoint | None = None  # `[image_generation]`; None: the tool is refused
