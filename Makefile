@@ -23,7 +23,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+# The Codex CLI the tests drive (its binary ships inside the npm package), pinned by the lock.
+tests/codex/node_modules/.package-lock.json: tests/codex/package.json tests/codex/package-lock.json
+	npm ci --prefix tests/codex --no-audit --no-fund --loglevel=error
+
+install-test: $(VENV)/.installed-test tests/codex/node_modules/.package-lock.json
 	bash scripts/install-postgres.sh
 
 serve: install

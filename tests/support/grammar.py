@@ -76,6 +76,8 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
                 item["type"], ("completed", "incomplete"))
             if item["type"] == "function_call":
                 assert item["arguments"] == "".join(args)
+            elif item["type"] == "custom_tool_call":
+                assert item["input"] == "".join(args)
             done_items.append(item)
             open_item = None
         elif kind == "response.content_part.added":
@@ -117,6 +119,11 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             args.append(event["delta"])
         elif kind == "response.function_call_arguments.done":
             assert event["arguments"] == "".join(args)
+        elif kind == "response.custom_tool_call_input.delta":
+            assert open_item["type"] == "custom_tool_call"
+            args.append(event["delta"])
+        elif kind == "response.custom_tool_call_input.done":
+            assert event["input"] == "".join(args)
         elif not kind.removeprefix("response.").startswith(open_item["type"]):
             # A tool item's own events are named after it: `response.mcp_call.in_progress`,
             # `response.code_interpreter_call_code.delta`, `response.web_search_call.searching`.

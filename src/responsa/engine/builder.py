@@ -30,6 +30,7 @@ from responsa.providers.deltas import (
     ToolCallDelta,
     Usage,
 )
+from responsa.providers.tool_surface import ITEM_ID_PREFIXES, ITEM_TYPES, call_fields
 
 JSONDict = dict[str, Any]
 Event = JSONDict
@@ -85,7 +86,6 @@ class ResponseBuilder:
         self._usage: Usage | None = None  # of the current model call
         self._earlier_usage: Usage | None = None  # of the response's earlier model calls
         self._finish: str | None = None
-        self._tool_call_ids: dict[int, str] = {}
         self._closed_tool_indexes: set[int] = set()
         self._reasoning_states: dict[str, JSONDict] = {}  # item id → its ReasoningState
         self.terminal = False
@@ -323,19 +323,23 @@ class ResponseBuilder:
                 raise UpstreamProtocolError(
                     "upstream", f"tool call {delta.index} continued after it was closed")
             events += self._close_item("completed")
-            call_id = delta.call_id or new_id("call")
-            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                    "arguments": "", "call_id": call_id, "name": delta.name or ""}
-            events.append(self._open_item(item, tool_index=delta.index))
+            item = _call_item(delta)
+            if delta.kind in _STREAMED_KINDS:
+                events.append(self._open_item(item, tool_index=delta.index))
+            else:  # announced once its arguments are whole (see `_close_item`)
+                self._open = _OpenItem(item, len(self.response["output"]), delta.index)
+                self.response["output"].append(item)
             current = self._open
             assert current is not None
-        elif delta.name and not current.item["name"]:
+        elif delta.name and not current.item.get("name"):
             current.item["name"] = delta.name
         if delta.arguments:
             current.chunks.append(delta.arguments)
-            events.append(self._event("response.function_call_arguments.delta",
-                                      item_id=current.item["id"],
-                                      output_index=current.output_index, delta=delta.arguments))
+            kind = current.item["type"]
+            if kind in _DELTA_EVENTS:
+                events.append(self._event(_DELTA_EVENTS[kind], item_id=current.item["id"],
+                                          output_index=current.output_index,
+                                          delta=delta.arguments))
         return events
 
     def _open_item(self, item: JSONDict, tool_index: int | None = None) -> Event:
@@ -354,14 +358,13 @@ class ResponseBuilder:
         item = current.item
         events: list[Event] = []
         kind = item["type"]
-        if kind == "function_call":
-            arguments = "".join(current.chunks)
-            item["arguments"] = arguments
-            self._closed_tool_indexes.add(current.tool_index if current.tool_index is not None
-                                          else -1)
-            events.append(self._event("response.function_call_arguments.done",
-                                      item_id=item["id"], output_index=current.output_index,
-                                      arguments=arguments, name=item["name"]))
+        if current.tool_index is not None:
+            self._closed_tool_indexes.add(current.tool_index)
+            closing = self._close_call(current, status)
+            if closing is None:  # never announced, and not a whole call to announce now
+                self.response["output"].pop()
+                return []
+            events += closing
         else:
             events += self._close_part(current)
         if kind == "reasoning" and current.state:
@@ -372,6 +375,30 @@ class ResponseBuilder:
         events.append(self._event("response.output_item.done",
                                   output_index=current.output_index, item=item))
         return events
+
+    def _close_call(self, current: _OpenItem, status: str) -> list[Event] | None:
+        """A tool call's arguments are whole: its `.done` event, or its whole item for the
+        kinds announced only now. None drops such an item: a call cut short (or one whose
+        arguments make no item) is not the client's to run."""
+        item, text = current.item, "".join(current.chunks)
+        base = {"item_id": item["id"], "output_index": current.output_index}
+        kind = item["type"]
+        if kind == "function_call":
+            item["arguments"] = text
+            return [self._event("response.function_call_arguments.done", **base,
+                                arguments=text, name=item["name"])]
+        if kind == "custom_tool_call":
+            item["input"] = text
+            return [self._event("response.custom_tool_call_input.done", **base, input=text)]
+        if status != "completed":
+            return None
+        try:
+            item.update(call_fields(_KIND_OF_ITEM[kind], text))
+        except ValueError as exc:
+            self.response["output"].pop()
+            raise UpstreamProtocolError("upstream", f"the model's {kind}: {exc}") from exc
+        return [self._event("response.output_item.added", output_index=current.output_index,
+                            item=_copy_item(item))]
 
     def _open_part(self, current: _OpenItem, kind: str) -> Event:
         current.part_kind = kind
@@ -473,6 +500,26 @@ class ResponseBuilder:
     @property
     def next_sequence_number(self) -> int:
         return self._seq
+
+
+# Call kinds streamed as they come (the others are added whole, once their arguments are).
+_STREAMED_KINDS = frozenset({"function", "custom"})
+_DELTA_EVENTS = {"function_call": "response.function_call_arguments.delta",
+                 "custom_tool_call": "response.custom_tool_call_input.delta"}
+_KIND_OF_ITEM = {item_type: kind for kind, item_type in ITEM_TYPES.items()}
+
+
+def _call_item(delta: ToolCallDelta) -> JSONDict:
+    """A tool call's item as it opens, by kind (providers/tool_surface.py)."""
+    item: JSONDict = {"id": new_id(ITEM_ID_PREFIXES[delta.kind]), "type": ITEM_TYPES[delta.kind],
+                      "status": "in_progress", "call_id": delta.call_id or new_id("call")}
+    if delta.kind == "function":
+        item.update(name=delta.name or "", arguments="")
+    elif delta.kind == "custom":
+        item.update(name=delta.name or "", input="")
+    if delta.namespace is not None:
+        item["namespace"] = delta.namespace
+    return item
 
 
 def _copy_item(item: JSONDict) -> JSONDict:

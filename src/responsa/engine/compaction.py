@@ -33,6 +33,7 @@ from responsa.ids import new_id
 from responsa.providers.base import ModelRequest, Provider
 from responsa.providers.deltas import TextDelta, Usage
 from responsa.providers.registry import ProviderRegistry
+from responsa.providers.tool_surface import as_function_call, as_function_output, call_id_of
 from responsa.store.base import Store
 
 JSONDict = dict[str, Any]
@@ -161,10 +162,10 @@ async def auto_compact(provider: Provider, request: ModelRequest, sealer: Sealer
     if split == 0:
         split = _last_user_message(items, set()) or 0
     # A kept tool output needs its call: never summarize a call whose output is kept.
-    kept_outputs = {item.get("call_id") for item in items[split:]
-                    if item["type"] == "function_call_output"}
+    kept_outputs = {call_id_of(item) for item in items[split:]
+                    if as_function_output(item) is not None}
     for position, item in enumerate(items[:split]):
-        if item["type"] == "function_call" and item.get("call_id") in kept_outputs:
+        if as_function_call(item) is not None and call_id_of(item) in kept_outputs:
             split = position
             break
     if split == 0:

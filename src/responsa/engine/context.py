@@ -15,6 +15,7 @@ from responsa.engine.compaction_items import Sealer, expand_compactions
 from responsa.engine.reasoning_items import expand_reasoning
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
+from responsa.providers.tool_surface import as_function_call, as_function_output, call_id_of
 from responsa.store.base import Store
 from responsa.tools.registry import replay_hosted_items
 
@@ -24,6 +25,8 @@ _ID_PREFIXES = {
     "message": "msg",
     "function_call": "fc",
     "function_call_output": "fco",
+    "custom_tool_call": "ctc",
+    "custom_tool_call_output": "ctco",
     "reasoning": "rs",
     "compaction": "cmp",
 }
@@ -128,25 +131,34 @@ def with_id(item: JSONDict) -> JSONDict:
 
 
 def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
-    """Every function_call_output answers an earlier call, and every finished call in the
-    context has its output — as the real API insists before anything reaches the model."""
+    """Every tool output (function, custom, apply_patch, shell, local_shell, computer) answers
+    an earlier call, and every finished call in the context has its output — as the real API
+    insists before anything reaches the model."""
     calls: dict[str, int] = {}
     answered: set[str] = set()
     for position, item in enumerate(items):
-        kind = item["type"]
-        if kind == "function_call" and item.get("status") in (None, "completed"):
-            calls[item["call_id"]] = position
-        elif kind == "function_call_output":
-            call_id = item.get("call_id")
+        if as_function_call(item) is not None:
+            if item.get("status") in (None, "completed"):
+                calls[str(item["call_id"])] = position
+        elif as_function_output(item) is not None:
+            call_id = call_id_of(item)
             if call_id not in calls:
                 raise InvalidRequestError(
-                    f"No tool call found for function call output with call_id {call_id}.",
-                    param=_input_param(position, first_new))
+                    f"No tool call found for {_OUTPUT_NAMES[item['type']]} output with "
+                    f"call_id {call_id}.", param=_input_param(position, first_new))
             answered.add(call_id)
     for call_id, position in calls.items():
         if call_id not in answered:
-            raise InvalidRequestError(f"No tool output found for function call {call_id}.",
-                                      param=_input_param(position, first_new))
+            raise InvalidRequestError(
+                f"No tool output found for {_CALL_NAMES[items[position]['type']]} {call_id}.",
+                param=_input_param(position, first_new))
+
+
+# How the errors name each kind (the real API's wording for function calls).
+_CALL_NAMES = {"function_call": "function call", "custom_tool_call": "custom tool call",
+               "apply_patch_call": "apply patch call", "shell_call": "shell call",
+               "local_shell_call": "local shell call", "computer_call": "computer call"}
+_OUTPUT_NAMES = {f"{kind}_output": name for kind, name in _CALL_NAMES.items()}
 
 
 def _input_param(position: int, first_new: int) -> str:

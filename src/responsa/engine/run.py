@@ -37,6 +37,7 @@ from responsa.ids import new_id
 from responsa.providers.base import ModelRequest, Provider
 from responsa.providers.deltas import Delta, ToolCallDelta
 from responsa.providers.registry import ProviderRegistry
+from responsa.providers.tool_surface import CLIENT_TOOL_TYPES
 from responsa.store.base import Store, StoredResponse
 from responsa.tools.base import HostedCall, ToolServices
 from responsa.tools.web_search import WEB_SEARCH_TYPES
@@ -356,7 +357,7 @@ def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
-        if kind != "function" and not is_hosted_type(kind):
+        if kind not in CLIENT_TOOL_TYPES and not is_hosted_type(kind):
             raise InvalidRequestError(f"Tools of type '{kind}' are not supported yet.",
                                       param=f"tools[{index}].type", code="unsupported_value")
 
@@ -399,7 +400,8 @@ def _model_request(
 ) -> ModelRequest:
     include = body.get("include") or ()
     text = body.get("text") or {}
-    tools = [tool for tool in body.get("tools") or () if tool["type"] == "function"]
+    # The client's own tools; each provider offers them as its dialect can (tool_surface.py).
+    tools = [tool for tool in body.get("tools") or () if tool["type"] in CLIENT_TOOL_TYPES]
     return ModelRequest(
         model=upstream_model,
         input=context.model_input,

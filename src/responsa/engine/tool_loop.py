@@ -175,10 +175,12 @@ class HostedCallCollector:
     _client: set[int] = field(default_factory=set)
 
     def take(self, delta: ToolCallDelta) -> bool:
-        """Keep `delta` if it belongs to a hosted call; False means: pass it on."""
+        """Keep `delta` if it belongs to a hosted call; False means: pass it on. Hosted tools
+        are plain functions: a client's custom or namespaced tool of the same name is its own."""
         call = self._hosted.get(delta.index)
         if call is None:
-            if delta.index in self._client or not delta.name or not self.tools.owner(delta.name):
+            if (delta.index in self._client or not delta.name or delta.kind != "function"
+                    or delta.namespace is not None or not self.tools.owner(delta.name)):
                 self._client.add(delta.index)
                 return False
             call = HostedCall(call_id=delta.call_id or new_id("call"), name=delta.name,

@@ -35,6 +35,7 @@ import orjson
 
 from responsa.errors import ContextLengthExceededError, UpstreamError
 from responsa.providers.base import KnowsContextWindow, ModelRequest, Provider
+from responsa.providers.tool_surface import call_id_of
 
 JSONDict = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ def turn_boundaries(items: list[JSONDict]) -> list[int]:
                       default=0)
     spans: dict[str, tuple[int, int]] = {}
     for index, item in enumerate(items):
-        call_id = item.get("call_id")
-        if isinstance(call_id, str):
+        call_id = call_id_of(item)
+        if call_id is not None:
             first, _ = spans.get(call_id, (index, index))
             spans[call_id] = (first, index)
     # A cut at i keeps items[i:]; it splits a span (first, last) when first < i <= last.

@@ -29,6 +29,7 @@ from responsa.providers.anthropic_translation import (
 from responsa.providers.base import Capabilities, ModelInfo, ModelRequest
 from responsa.providers.deltas import Delta
 from responsa.providers.http_upstream import HTTPUpstream
+from responsa.providers.tool_surface import CallDecoder, ToolSurface
 
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
 # What Messages says in a 400 when the prompt (with max_tokens) does not fit.
@@ -57,19 +58,25 @@ class AnthropicMessagesProvider:
         body = orjson.dumps(build_messages_body(request,
                                                 default_max_tokens=self.default_max_tokens))
         async with self._http.exchange("messages", body) as upstream:
-            yield self._deltas(upstream) if request.stream else self._whole(upstream)
+            calls = ToolSurface(request.tools).decoder()
+            yield (self._deltas(upstream, calls) if request.stream
+                   else self._whole(upstream, calls))
 
-    async def _deltas(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+    async def _deltas(self, upstream: aiohttp.ClientResponse,
+                      calls: CallDecoder) -> AsyncIterator[Delta]:
         decoder = EventDecoder(self.name)
         async for payload in self._http.sse_payloads(upstream):
             for delta in decoder.decode(payload):
-                yield delta
+                for mapped in calls.map(delta):
+                    yield mapped
         if not decoder.finished:
             raise UpstreamProtocolError(self.name, "the stream ended before message_stop")
 
-    async def _whole(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+    async def _whole(self, upstream: aiohttp.ClientResponse,
+                     calls: CallDecoder) -> AsyncIterator[Delta]:
         for delta in decode_message(self.name, await self._http.read(upstream)):
-            yield delta
+            for mapped in calls.map(delta):
+                yield mapped
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
         """Exact, from Messages' own `POST /messages/count_tokens` (free of charge upstream)."""

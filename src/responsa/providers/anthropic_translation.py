@@ -9,7 +9,9 @@ Request mapping (documented in the README):
   role are merged, as Messages requires alternation.
 - `function_call` items become assistant `tool_use` blocks (`input` parsed from `arguments`);
   `function_call_output` items become user `tool_result` blocks, placed before any other block
-  of their turn as Messages requires.
+  of their turn as Messages requires. Codex's other tool kinds (`custom`, `namespace`,
+  `apply_patch`, `shell`, `local_shell`, `computer`) and their call and output items are
+  offered and mapped as functions, exactly as on chat engines (providers/tool_surface.py).
 - `reasoning` items go back as the `thinking` (with `signature`) and `redacted_thinking`
   blocks they were made of, leading their assistant turn, when the item carries them: a sealed
   `encrypted_content` this provider produced (`include: ["reasoning.encrypted_content"]`,
@@ -60,6 +62,7 @@ from responsa.providers.deltas import (
     Usage,
 )
 from responsa.providers.sse_decoder import json_object
+from responsa.providers.tool_surface import ToolSurface, as_function_call, as_function_output
 
 JSONDict = dict[str, Any]
 
@@ -167,14 +170,14 @@ def to_anthropic_messages(request: ModelRequest) -> tuple[str, list[JSONDict]]:
                 system.append(_system_text(item, index))
             else:
                 _append(messages, role, _blocks(item, index))
-        elif kind == "function_call":
+        elif (call := as_function_call(item)) is not None:
             _append(messages, "assistant", [{
-                "type": "tool_use", "id": item["call_id"], "name": item["name"],
-                "input": _tool_input(item["arguments"], index)}])
-        elif kind == "function_call_output":
+                "type": "tool_use", "id": call[0], "name": call[1],
+                "input": _tool_input(call[2], index)}])
+        elif (output := as_function_output(item)) is not None:
             _append(messages, "user", [{
-                "type": "tool_result", "tool_use_id": item["call_id"],
-                "content": _tool_result_content(item["output"], index)}])
+                "type": "tool_result", "tool_use_id": output[0],
+                "content": _tool_result_content(output[1], index)}])
         elif kind == "reasoning":
             blocks = (item.get(REASONING_STATE_KEY) or {}).get("blocks")
             if blocks:  # else skipped: see the module docstring
@@ -327,14 +330,17 @@ def _tool_result_content(output: str | list[JSONDict], index: int) -> str | list
 
 
 def _add_tools(body: JSONDict, request: ModelRequest) -> None:
-    tools = [_anthropic_tool(tool) for tool in request.tools]
+    surface = ToolSurface(request.tools)  # Codex's tool kinds, as functions (as on chat)
+    tools = [_anthropic_tool(tool) for tool in surface.functions]
     if not tools:
         return
     choice = request.tool_choice
     if isinstance(choice, dict) and choice["type"] == "allowed_tools":
-        allowed = {tool["name"] for tool in choice["tools"] if tool.get("type") == "function"}
+        allowed = {surface.choice_name(tool) for tool in choice["tools"]}
         tools = [tool for tool in tools if tool["name"] in allowed]
         choice = choice["mode"]
+    elif isinstance(choice, dict) and (named := surface.choice_name(choice)) is not None:
+        choice = {"type": "function", "name": named}
     mapped = _tool_choice(choice)
     if not request.parallel_tool_calls and mapped["type"] != "none":
         mapped["disable_parallel_tool_use"] = True

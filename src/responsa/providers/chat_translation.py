@@ -34,6 +34,7 @@ from responsa.providers.deltas import (
     Usage,
 )
 from responsa.providers.sse_decoder import json_object
+from responsa.providers.tool_surface import ToolSurface, as_function_call, as_function_output
 
 JSONDict = dict[str, Any]
 
@@ -98,9 +99,10 @@ def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) ->
             if messages[-1]["role"] == "assistant":
                 _attach_reasoning(messages[-1], reasoning)
             reasoning.clear()  # reasoning belongs to the assistant turn right after it
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+        elif (function_call := as_function_call(item)) is not None:
+            call_id, name, arguments = function_call
+            call = {"id": call_id, "type": "function",
+                    "function": {"name": name, "arguments": arguments}}
             previous = messages[-1] if messages else None
             # Parallel calls (and text said before them) belong to one assistant turn.
             if previous is not None and previous["role"] == "assistant":
@@ -108,9 +110,9 @@ def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) ->
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
                 _attach_reasoning(messages[-1], reasoning)
-        elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": _tool_output_text(item["output"], index)})
+        elif (output := as_function_output(item)) is not None:
+            messages.append({"role": "tool", "tool_call_id": output[0],
+                             "content": _tool_output_text(output[1], index)})
         elif kind == "reasoning":
             if reasoning_input:  # see the module docstring
                 reasoning += [part.get("text") or "" for part in item.get("content") or ()]
@@ -183,22 +185,22 @@ def _tool_output_text(output: str | list[JSONDict], index: int) -> str:
 
 
 def _add_tools(body: JSONDict, request: ModelRequest, capabilities: Capabilities) -> None:
-    tools = [_chat_tool(tool) for tool in request.tools]
+    surface = ToolSurface(request.tools)  # Codex's tool kinds, as functions
+    tools = [_chat_tool(tool) for tool in surface.functions]
     choice = request.tool_choice
     if not tools:
         return
     if isinstance(choice, dict):
-        kind = choice["type"]
-        if kind == "allowed_tools":
-            allowed = {tool["name"] for tool in choice["tools"] if tool.get("type") == "function"}
+        if choice["type"] == "allowed_tools":
+            allowed = {surface.choice_name(tool) for tool in choice["tools"]}
             tools = [tool for tool in tools if tool["function"]["name"] in allowed]
             choice = choice["mode"]
-        elif kind == "function":
+        elif (named := surface.choice_name(choice)) is not None:
             if capabilities.named_tool_choice:
-                choice = {"type": "function", "function": {"name": choice["name"]}}
+                choice = {"type": "function", "function": {"name": named}}
             else:
                 # Emulate: offer only the named tool and require a call.
-                tools = [tool for tool in tools if tool["function"]["name"] == choice["name"]]
+                tools = [tool for tool in tools if tool["function"]["name"] == named]
                 choice = "required"
     if choice == "none" and capabilities.tool_choice_none_drops_tools:
         return

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+# What a tool call comes back as (providers/tool_surface.py): `function_call`,
+# `custom_tool_call`, `apply_patch_call`, `shell_call`, `local_shell_call`, `computer_call`.
+ToolKind = Literal["function", "custom", "apply_patch", "shell", "local_shell", "computer"]
 
 
 @dataclass(slots=True)
@@ -65,13 +68,18 @@ class ReasoningState:
 
 @dataclass(slots=True)
 class ToolCallDelta:
-    """A fragment of a function call. `index` tells parallel calls apart; the first fragment of an
-    index carries the name (and the call id when the upstream has one)."""
+    """A fragment of a tool call. `index` tells parallel calls apart; the first fragment of an
+    index carries the name (and the call id when the upstream has one) and the `kind`.
+
+    `arguments` are the function's JSON arguments, except for `custom` calls, where they are the
+    raw input text. A `namespace` is set apart from the `name` of a namespaced tool."""
 
     index: int
     arguments: str = ""
     name: str | None = None
     call_id: str | None = None
+    kind: ToolKind = "function"
+    namespace: str | None = None
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from responsa.providers.chat_translation import ChunkDecoder, build_chat_body, d
 from responsa.providers.deltas import Delta
 from responsa.providers.http_upstream import HTTPUpstream
 from responsa.providers.token_estimate import estimate_chat_tokens
+from responsa.providers.tool_surface import CallDecoder, ToolSurface
 
 # Markers engines put in a 400 when the prompt does not fit (OpenAI, vLLM, llama.cpp).
 CONTEXT_MARKERS = ("context_length_exceeded", "exceed_context_size", "maximum context length")
@@ -52,19 +53,25 @@ class ChatCompletionsProvider:
     async def open(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[Delta]]:
         body = orjson.dumps(build_chat_body(request, self.capabilities))
         async with self._http.exchange("chat/completions", body) as upstream:
-            yield self._deltas(upstream) if request.stream else self._whole(upstream)
+            calls = ToolSurface(request.tools).decoder()
+            yield (self._deltas(upstream, calls) if request.stream
+                   else self._whole(upstream, calls))
 
-    async def _deltas(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+    async def _deltas(self, upstream: aiohttp.ClientResponse,
+                      calls: CallDecoder) -> AsyncIterator[Delta]:
         decoder = ChunkDecoder(self.name)
         async for payload in self._http.sse_payloads(upstream):
             for delta in decoder.decode(payload):
-                yield delta
+                for mapped in calls.map(delta):
+                    yield mapped
         if not decoder.finished:
             raise UpstreamProtocolError(self.name, "the stream ended before the model finished")
 
-    async def _whole(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+    async def _whole(self, upstream: aiohttp.ClientResponse,
+                     calls: CallDecoder) -> AsyncIterator[Delta]:
         for delta in decode_completion(self.name, await self._http.read(upstream)):
-            yield delta
+            for mapped in calls.map(delta):
+                yield mapped
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
         body = build_chat_body(replace(request, stream=False), self.capabilities)

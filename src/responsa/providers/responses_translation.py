@@ -31,7 +31,11 @@ Stream mapping: `response.output_text.delta` (with its logprobs) → text;
 emits the summary part events itself); a finished reasoning item's `encrypted_content` →
 reasoning state (sealed into responsa's own); a `function_call` item → a tool call, its
 `response.function_call_arguments.delta` → arguments (or the arguments of its
-`output_item.done` when none were streamed). `response.completed` / `response.incomplete` end
+`output_item.done` when none were streamed); a `custom_tool_call` (with its `namespace`) and
+its `response.custom_tool_call_input.delta` likewise; finished `apply_patch_call`,
+`shell_call`, `local_shell_call` and `computer_call` items → one whole call of their kind.
+Codex's tool declarations (`custom`, `namespace`, `apply_patch`, `shell` …) go up unchanged.
+`response.completed` / `response.incomplete` end
 the stream: `max_output_tokens` → length, `content_filter` → content_filter, any function call
 → tool_calls, else stop; their `usage` (with cached and reasoning details) → usage.
 `response.output_text.annotation.added` → the annotation, as sent (citations of an upstream's
@@ -60,9 +64,11 @@ from responsa.providers.deltas import (
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
+    ToolKind,
     Usage,
 )
 from responsa.providers.sse_decoder import json_object
+from responsa.providers.tool_surface import as_function_call, kind_of_call
 
 JSONDict = dict[str, Any]
 
@@ -74,6 +80,10 @@ _INCOMPLETE_REASONS: dict[str, FinishReason] = {
 }
 _REASONING_DELTAS = frozenset({"response.reasoning_text.delta", "response.reasoning.delta"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
+# Call items whose arguments (input) stream, by their delta events.
+_STREAMED_CALLS: dict[str, ToolKind] = {"function_call": "function", "custom_tool_call": "custom"}
+_CALL_DELTAS = frozenset({"response.function_call_arguments.delta",
+                          "response.custom_tool_call_input.delta"})
 
 
 def build_responses_body(request: ModelRequest) -> JSONDict:
@@ -116,6 +126,9 @@ def upstream_input(items: list[JSONDict]) -> list[JSONDict]:
     upstream's own encrypted content (see above)."""
     result = []
     for item in items:
+        if item.get("type") == "local_shell_call_output":
+            result.append(item)  # its `id` is the call's call_id, not one of responsa's own
+            continue
         if item.get("type") != "reasoning":
             result.append({key: value for key, value in item.items() if key != "id"})
             continue
@@ -160,12 +173,23 @@ def _decode_response(provider: str, response: JSONDict) -> list[Delta]:
                     deltas.append(RefusalDelta(part["refusal"]))
         elif kind == "reasoning":
             deltas += _reasoning(item)
-        elif kind == "function_call":
-            deltas.append(ToolCallDelta(index=tool_index, name=item["name"],
-                                        call_id=item["call_id"],
-                                        arguments=item.get("arguments") or ""))
+        elif (call := whole_call(tool_index, item)) is not None:
+            deltas.append(call)
             tool_index += 1
     return [*deltas, *_ending(provider, response, tool_calls=tool_index > 0)]
+
+
+def whole_call(index: int, item: JSONDict) -> ToolCallDelta | None:
+    """A finished client tool call item as one tool-call delta of its kind (None for other
+    items): the builder makes the same item of it again."""
+    kind = kind_of_call(item["type"])
+    mapped = as_function_call(item)
+    if kind is None or mapped is None:
+        return None
+    arguments = item["input"] if kind == "custom" else mapped[2]
+    name = item.get("name") if kind in ("function", "custom") else None
+    return ToolCallDelta(index=index, arguments=arguments, name=name, call_id=mapped[0],
+                         kind=kind, namespace=item.get("namespace"))
 
 
 def _reasoning(item: JSONDict) -> list[Delta]:
@@ -236,7 +260,7 @@ class EventDecoder:
         if kind == "response.reasoning_summary_text.delta":
             return ([ReasoningSummaryDelta(event["delta"], int(event.get("summary_index") or 0))]
                     if event["delta"] else [])
-        if kind == "response.function_call_arguments.delta":
+        if kind in _CALL_DELTAS:
             ordinal = self._tool(event.get("item_id"), event.get("output_index"))
             if not event["delta"]:
                 return []
@@ -244,7 +268,7 @@ class EventDecoder:
             return [ToolCallDelta(index=ordinal, arguments=event["delta"])]
         if kind == "response.output_item.added":
             item = event["item"]
-            if item["type"] != "function_call":
+            if item["type"] not in _STREAMED_CALLS:
                 return []
             ordinal = self._count
             self._count += 1
@@ -252,19 +276,24 @@ class EventDecoder:
             for key in (item.get("id"), event.get("output_index")):
                 if key is not None:
                     self._tools[key] = ordinal
-            return [ToolCallDelta(index=ordinal, name=item["name"], call_id=item["call_id"])]
+            return [ToolCallDelta(index=ordinal, name=item["name"], call_id=item["call_id"],
+                                  kind=_STREAMED_CALLS[item["type"]],
+                                  namespace=item.get("namespace"))]
         if kind == "response.output_item.done":
             item = event["item"]
             if item["type"] == "reasoning" and item.get("encrypted_content"):
                 return [ReasoningState(encrypted_content=item["encrypted_content"])]
-            if item["type"] != "function_call":
-                return []
+            if item["type"] not in _STREAMED_CALLS:
+                # Shell, apply_patch and computer calls come whole, as the builder adds them.
+                call = whole_call(self._count, item)
+                self._count += call is not None
+                return [call] if call is not None else []
             ordinal = self._tool(item.get("id"), event.get("output_index"))
             if ordinal in self._args_seen:
                 return []
-            # No argument was streamed: the finished item's arguments are the whole of them.
+            # Nothing was streamed: the finished item's arguments (input) are the whole of them.
             self._args_seen.add(ordinal)
-            arguments = item.get("arguments") or ""
+            arguments = item.get("arguments") or item.get("input") or ""
             return [ToolCallDelta(index=ordinal, arguments=arguments)] if arguments else []
         if kind in _TERMINAL:
             self.finished = True
