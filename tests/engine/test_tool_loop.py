@@ -216,3 +216,22 @@ async def test_calls_past_the_budget_end_the_response(store: SQLiteStore,
     assert len(provider.requests) == 2
     assert [item["type"] for item in events[-1]["response"]["output"]] == [
         "echo_list", "echo_call"]
+
+
+async def test_a_client_tool_named_like_a_hosted_function_is_the_clients(
+        store: SQLiteStore, echo_tool: None) -> None:
+    """A custom (or namespaced) tool called `echo` is the client's, not the hosted echo's."""
+    provider = ScriptedProvider([
+        [ToolCallDelta(0, "shout", name="echo", call_id="call_c", kind="custom"),
+         ToolCallDelta(1, "{}", name="echo", call_id="call_n", namespace="ns"),
+         Finish("tool_calls")],
+    ])
+    events = await run(store, provider, tools=[
+        {"type": "echo"}, {"type": "custom", "name": "echo"},
+        {"type": "namespace", "name": "ns", "description": "d",
+         "tools": [{"type": "function", "name": "echo"}]}])
+    output = events[-1]["response"]["output"]
+    assert [(item["type"], item.get("namespace")) for item in output] == [
+        ("echo_list", None), ("custom_tool_call", None), ("function_call", "ns")]
+    assert output[1]["input"] == "shout"
+    assert len(provider.requests) == 1  # nothing ran here: the response ends for the client

@@ -199,8 +199,9 @@ OUTPUT_ITEMS = [
     ({"type": "apply_patch_call_output", "call_id": "c2", "status": "failed", "output": "no"},
      ("c2", "failed: no")),
     ({"type": "shell_call_output", "call_id": "c3", "output": [
-        {"stdout": "a", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}]},
-     ("c3", '[{"stdout":"a","stderr":"","outcome":{"type":"exit","exit_code":0}}]')),
+        {"stdout": "a", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}},
+        {"stdout": "", "stderr": "slow", "outcome": {"type": "timeout"}}]},
+     ("c3", "a\n[exit code 0]\nstderr: slow\n[timed out]")),
     ({"type": "local_shell_call_output", "id": "c4", "output": '{"stdout":"a"}'},
      ("c4", '{"stdout":"a"}')),
     ({"type": "computer_call_output", "call_id": "c5",

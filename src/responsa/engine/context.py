@@ -31,7 +31,9 @@ _ID_PREFIXES = {
     "compaction": "cmp",
 }
 # Items whose list form (ResponseItem) always carries a status.
-_STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output"})
+_STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output",
+                               "custom_tool_call", "custom_tool_call_output", "shell_call",
+                               "shell_call_output", "computer_call_output"})
 
 
 @dataclass(slots=True)

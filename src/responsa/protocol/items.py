@@ -121,6 +121,7 @@ class CustomToolCall(WireModel):
     input: str
     name: str
     id: str | None = None
+    status: ItemStatus | None = None  # not in the SDK's input type; output items replay it
     namespace: str | None = None
     caller: Caller | None = None
     async_: bool | None = Field(default=None, alias="async")
@@ -131,6 +132,7 @@ class CustomToolCallOutput(WireModel):
     call_id: str
     output: ToolOutput
     id: str | None = None
+    status: ItemStatus | None = None  # as listed (`input_items`), replayed
     caller: Caller | None = None
 
 

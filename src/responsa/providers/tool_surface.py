@@ -18,7 +18,8 @@ and the model's calls of those functions come back as the items the client expec
   `computer_call` (with `pending_safety_checks: []`).
 
 The other way, every such call item and its `*_output` item in the input become a function
-call and its tool result (`as_function_call`, `as_function_output`).
+call and its tool result (`as_function_call`, `as_function_output`): a shell's output as a
+terminal would show it, a screenshot as a note (chat tool results hold text only).
 """
 
 from __future__ import annotations
@@ -451,7 +452,7 @@ def as_function_output(item: JSONDict) -> tuple[str, str | list[JSONDict]] | Non
         output = item.get("output")
         return str(item["call_id"]), f"{item['status']}: {output}" if output else item["status"]
     if kind == "shell_call_output":
-        return str(item["call_id"]), _json(item["output"])
+        return str(item["call_id"]), "\n".join(_shell_text(chunk) for chunk in item["output"])
     if kind == "local_shell_call_output":
         # The output's `id` is the call's `call_id` (the item has no call_id of its own).
         return str(item["id"]), item["output"]
@@ -461,6 +462,15 @@ def as_function_output(item: JSONDict) -> tuple[str, str | list[JSONDict]] | Non
         where = where if len(where) <= 200 else f"{where[:200]}…"
         return str(item["call_id"]), f"screenshot taken ({where})"
     return None
+
+
+def _shell_text(chunk: JSONDict) -> str:
+    """One command's output as a terminal would show it, with how it ended."""
+    outcome = chunk["outcome"]
+    ending = (f"[exit code {outcome['exit_code']}]" if outcome["type"] == "exit"
+              else "[timed out]")
+    stderr = f"stderr: {chunk['stderr']}" if chunk["stderr"] else ""
+    return "\n".join(text for text in (chunk["stdout"], stderr, ending) if text)
 
 
 def _present(values: JSONDict) -> JSONDict:
