@@ -151,6 +151,8 @@ class UserLocation(WireModel):
 class WebSearchTool(WireModel):
     type: Literal["web_search", "web_search_2025_08_26"]
     external_web_access: bool | None = None
+    # Not in SDK 3.54's type, but Codex sends it for models that search images too.
+    search_content_types: list[Literal["text", "image"]] | None = None
     filters: WebSearchFilters | None = None
     search_context_size: ContextSize | None = None
     user_location: UserLocation | None = None
