@@ -5,6 +5,7 @@ output items are taken back on the next turn, stored (SQLite and PostgreSQL) or 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from tests.conftest import LLAMA_MODEL
 from tests.support.responsa_server import RunningResponsa
 from tests.support.scripted_upstream import Script, ScriptedUpstream, chunk, text_script, usage
 from tests.support.sdk import streamed_events
@@ -207,3 +209,18 @@ def test_an_output_without_its_call_is_a_400(client: OpenAI, scripted: ScriptedU
             {"type": "custom_tool_call_output", "call_id": "call_nope", "output": "x"}])
     assert refused.value.body["param"] == "input[1]"  # type: ignore[index]
     assert "custom tool call output with call_id call_nope" in refused.value.message
+
+
+def test_llama_cpp_enforces_a_custom_tools_regex(client: OpenAI) -> None:
+    """The real engine: the random tiny model, forced to call the custom tool, can only write
+    an input its regex allows (llama.cpp constrains the JSON schema's `pattern`)."""
+    tool = {"type": "custom", "name": "ticket",
+            "format": {"type": "grammar", "syntax": "regex",
+                       "definition": "[A-Z]{2,3}-[0-9]{1,4}"}}
+    for _ in range(3):
+        events = streamed_events(client, model=LLAMA_MODEL, input="Open a ticket.",
+                                 tools=[tool], tool_choice={"type": "custom", "name": "ticket"})
+        (item,) = [item for item in events[-1]["response"]["output"]
+                   if item["type"] == "custom_tool_call"]
+        assert item["name"] == "ticket"
+        assert re.fullmatch(r"[A-Z]{2,3}-[0-9]{1,4}", item["input"]), item["input"]
