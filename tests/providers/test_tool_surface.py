@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from responsa.engine.abandoned import close_abandoned
 from responsa.engine.builder import ResponseBuilder
 from responsa.errors import InvalidRequestError, UpstreamProtocolError
+from responsa.providers.anthropic_translation import build_messages_body
 from responsa.providers.base import Capabilities, ModelRequest
 from responsa.providers.chat_translation import build_chat_body
 from responsa.providers.deltas import Delta, Finish, TextDelta, ToolCallDelta
@@ -269,3 +271,32 @@ def test_a_cut_call_is_not_handed_to_the_client() -> None:
     assert_valid_stream(events)
     assert events[-1]["type"] == "response.incomplete"
     assert builder.response["output"] == []
+
+
+def test_an_abandoned_custom_call_is_closed_with_its_input() -> None:
+    """A run whose replica died mid-call (engine/abandoned.py) ends its custom call whole."""
+    builder = ResponseBuilder({"id": "resp_1", "output": [], "status": "in_progress"})
+    log = builder.start()
+    log += builder.feed(ToolCallDelta(0, "ab", name="exec", call_id="c1", kind="custom"))
+    log += builder.feed(ToolCallDelta(0, "c", kind="custom"))
+    snapshot = {**log[0]["response"], "output": []}
+    closing = close_abandoned(snapshot, log, cancelled=False)
+    assert_valid_stream([*log, *closing])
+    assert snapshot["output"][0]["input"] == "abc"
+
+
+def test_anthropic_gets_the_same_functions_and_pairs() -> None:
+    items = [item for item, _ in CALL_ITEMS[1:]] + [item for item, _ in OUTPUT_ITEMS]
+    body = build_messages_body(ModelRequest(model="m", input=items, tools=TOOLS,
+                                            tool_choice={"type": "custom", "name": "exec"}),
+                               default_max_tokens=100)
+    assert [tool["name"] for tool in body["tools"]] == [
+        function["name"] for function in ToolSurface(TOOLS).functions]
+    assert body["tool_choice"] == {"type": "tool", "name": "exec"}
+    assistant, results = body["messages"]
+    assert [(block["id"], block["name"]) for block in assistant["content"]] == [
+        ("c1", "exec"), ("c2", "apply_patch"), ("c3", "shell"), ("c4", "local_shell"),
+        ("c5", "computer")]
+    assert assistant["content"][0]["input"] == {"input": "ls 1"}
+    assert [block["tool_use_id"] for block in results["content"]] == ["c1", "c2", "c3", "c4",
+                                                                      "c5"]

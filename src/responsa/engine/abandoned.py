@@ -48,6 +48,9 @@ def close_abandoned(snapshot: JSONDict, log: list[JSONDict], *,
             item["arguments"] = "".join(current.chunks)
             emit("response.function_call_arguments.done", **base,
                  arguments=item["arguments"], name=item.get("name", ""))
+        elif item["type"] == "custom_tool_call":
+            item["input"] = "".join(current.chunks)
+            emit("response.custom_tool_call_input.done", **base, input=item["input"])
         elif current.part is not None:
             part, text = current.part, "".join(current.chunks)
             done, field = _PART_TEXT.get(part["type"], ("response.output_text.done", "text"))
