@@ -339,3 +339,51 @@ def test_calls_without_output_index_or_argument_deltas() -> None:
     assert deltas == [ToolCallDelta(index=0, name="f", call_id="c"),
                       ToolCallDelta(index=0, arguments='{"a":1}'), Finish("tool_calls")]
     assert decoder.finished
+
+
+CODEX_TOOLS: list[dict[str, Any]] = [
+    {"type": "custom", "name": "exec", "format": {"type": "text"}},
+    {"type": "namespace", "name": "agents", "description": "Sub-agents.",
+     "tools": [{"type": "function", "name": "spawn", "parameters": {"type": "object"}}]},
+    {"type": "apply_patch"}]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_codex_tool_kinds_pass_through(client: OpenAI, upstream: ScriptedResponses,
+                                       stream: bool) -> None:
+    """Codex's tool declarations go up unchanged, and the upstream's own custom, namespaced
+    and apply_patch calls reach the client as the same items."""
+    custom = {"type": "custom_tool_call", "id": "ctc_up0", "call_id": "call_C", "name": "exec",
+              "input": "ls -la", "status": "completed"}
+    spawn = {"type": "function_call", "id": "fc_up1", "call_id": "call_N", "name": "spawn",
+             "namespace": "agents", "arguments": "{}", "status": "completed"}
+    patch = {"type": "apply_patch_call", "id": "apc_up2", "call_id": "call_P",
+             "status": "completed", "operation": {"type": "delete_file", "path": "old.txt"}}
+    ids = {"item_id": "ctc_up0", "output_index": 0}
+    events = [
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**custom, "input": "", "status": "in_progress"}},
+        {"type": "response.custom_tool_call_input.delta", **ids, "delta": "ls "},
+        {"type": "response.custom_tool_call_input.delta", **ids, "delta": "-la"},
+        {"type": "response.custom_tool_call_input.done", **ids, "input": "ls -la"},
+        {"type": "response.output_item.done", "output_index": 0, "item": custom},
+        {"type": "response.output_item.added", "output_index": 1,
+         "item": {**spawn, "arguments": "", "status": "in_progress"}},
+        {"type": "response.output_item.done", "output_index": 1, "item": spawn},
+        {"type": "response.output_item.added", "output_index": 2,
+         "item": {**patch, "status": "in_progress"}},
+        {"type": "response.output_item.done", "output_index": 2, "item": patch}]
+    model = upstream.play(script((events, custom), ([], spawn), ([], patch)))
+    params: dict[str, Any] = {"model": model, "input": "go", "tools": CODEX_TOOLS}
+    if stream:
+        streamed = streamed_events(client, **params)
+        final = streamed[-1]["response"]
+        assert [e["delta"] for e in streamed
+                if e["type"] == "response.custom_tool_call_input.delta"] == ["ls ", "-la"]
+    else:
+        final = client.responses.create(**params).model_dump(mode="json", exclude_none=True)
+    made = [{key: value for key, value in item.items() if key != "id"}
+            for item in final["output"]]
+    assert made == [{key: value for key, value in item.items() if key != "id"}
+                    for item in (custom, spawn, patch)]
+    assert upstream.last_request(model)["tools"] == CODEX_TOOLS
