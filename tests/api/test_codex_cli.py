@@ -175,3 +175,29 @@ def test_codex_against_the_real_engine(tmp_path: Path, proxy: RecordingProxy) ->
         answered = {item["call_id"] for item in body["input"]
                     if item["type"].endswith("_output")}
         assert called and called <= answered
+
+
+def test_codex_compacts_its_history_through_responsa(tmp_path: Path, proxy: RecordingProxy,
+                                                     scripted: ScriptedUpstream) -> None:
+    """Past `model_auto_compact_token_limit` Codex compacts. With a provider of its own (not
+    OpenAI's first-party backend) it does so locally — never through /responses/compact: one
+    more stateless request asks the model for a summary, and the turn goes on over the
+    summary instead of the history. Scripted model side, real Codex."""
+    summary = "SUMMARY: ran `echo one`, it printed one."
+    model = scripted.play(_call("exec_command", {"cmd": "echo one"}), text_script(summary),
+                          text_script("All done."))
+    done, _ = run_codex(tmp_path, proxy, model, "Run echo one.",
+                        "model_auto_compact_token_limit = 200")
+    assert done.returncode == 0, done.stderr
+    assert "All done." in done.stdout
+    first, compacting, after = assert_clean_exchanges(proxy, turns=3)
+    assert [exchange.path for exchange in proxy.exchanges] == ["/v1/responses"] * 3
+    # The summary request: the whole history, the command's output in it, then Codex's ask.
+    kinds = [item["type"] for item in compacting["input"]]
+    assert kinds[-3:] == ["function_call", "function_call_output", "message"]
+    assert compacting["input"][-1]["role"] == "user"
+    # The turn goes on over the summary responsa relayed, without the call it replaces.
+    texts = json.dumps(after["input"])
+    assert summary.replace("`", "") in texts.replace("`", "")
+    assert all(item["type"] == "message" for item in after["input"])
+    assert len(first["input"]) < len(compacting["input"])
