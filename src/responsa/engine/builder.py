@@ -30,7 +30,12 @@ from responsa.providers.deltas import (
     ToolCallDelta,
     Usage,
 )
-from responsa.providers.tool_surface import ITEM_ID_PREFIXES, ITEM_TYPES, call_fields
+from responsa.providers.tool_surface import (
+    ITEM_ID_PREFIXES,
+    ITEM_TYPES,
+    call_fields,
+    kind_of_call,
+)
 
 JSONDict = dict[str, Any]
 Event = JSONDict
@@ -393,7 +398,7 @@ class ResponseBuilder:
         if status != "completed":
             return None
         try:
-            item.update(call_fields(_KIND_OF_ITEM[kind], text))
+            item.update(call_fields(kind_of_call(kind) or "function", text))
         except ValueError as exc:
             self.response["output"].pop()
             raise UpstreamProtocolError("upstream", f"the model's {kind}: {exc}") from exc
@@ -506,7 +511,6 @@ class ResponseBuilder:
 _STREAMED_KINDS = frozenset({"function", "custom"})
 _DELTA_EVENTS = {"function_call": "response.function_call_arguments.delta",
                  "custom_tool_call": "response.custom_tool_call_input.delta"}
-_KIND_OF_ITEM = {item_type: kind for kind, item_type in ITEM_TYPES.items()}
 
 
 def _call_item(delta: ToolCallDelta) -> JSONDict:

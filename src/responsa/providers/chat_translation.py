@@ -2,6 +2,11 @@
 
 Kept apart from the HTTP adapter so the mapping can be read (and tested) on its own.
 
+Tools: every client tool kind Codex sends (`custom`, `namespace`, `apply_patch`, `shell`,
+`local_shell`, `computer`) is offered as a function, and its call and output items in the input
+become assistant `tool_calls` and `tool` messages (providers/tool_surface.py); the adapter maps
+the model's calls back to their kinds.
+
 Reasoning (documented in the README):
 
 - `reasoning.effort` becomes `reasoning_effort` as sent (OpenAI, vLLM, Ollama, DeepSeek). An
