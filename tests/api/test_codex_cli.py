@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import LLAMA_MODEL
+from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.recording_proxy import RecordingProxy
-from tests.support.responsa_server import RunningResponsa
+from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import Script, ScriptedUpstream, chunk, text_script, usage
+from tests.support.tiny_model import TinyModelConfig, build_tiny_model
 
+WIDE_CONTEXT = 32768
 CODEX_PACKAGE = Path(__file__).parents[1] / "codex" / "node_modules" / "@openai" / "codex"
 CODEX = CODEX_PACKAGE / "bin" / "codex.js"
 # The model metadata Codex would have for one of OpenAI's own models (a trimmed copy of the
@@ -55,9 +58,41 @@ CATALOG_ENTRY: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def wide_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """The tiny model with room for Codex's whole prompt (about 13k of its tokens) and several
+    turns of what the random model says (llama.cpp caps the window at the model's own)."""
+    model = build_tiny_model(tmp_path_factory.mktemp("wide-model") / "wide.gguf",
+                             config=TinyModelConfig(n_ctx=WIDE_CONTEXT))
+    server = start_llama_server(model, alias="tiny", n_ctx=WIDE_CONTEXT)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def codex_server(tmp_path_factory: pytest.TempPathFactory, wide_llama: LlamaServer,
+                 scripted: ScriptedUpstream) -> Iterator[RunningResponsa]:
+    tmp = tmp_path_factory.mktemp("responsa-codex")
+    with serving(tmp, f"""
+embedded_engine = false
+
+[providers.llama]
+base_url = "{wide_llama.base_url}"
+engine = "llama.cpp"
+context_window = {WIDE_CONTEXT}
+
+[providers.scripted]
+base_url = "{scripted.base_url}"
+timeout = 5
+""") as running:
+        yield running
+
+
 @pytest.fixture
-def proxy(server: RunningResponsa) -> Iterator[RecordingProxy]:
-    recording = RecordingProxy(server.url).start()
+def proxy(codex_server: RunningResponsa) -> Iterator[RecordingProxy]:
+    recording = RecordingProxy(codex_server.url).start()
     try:
         yield recording
     finally:
@@ -154,21 +189,21 @@ def test_codex_patches_runs_and_answers(tmp_path: Path, proxy: RecordingProxy,
 
 def test_codex_against_the_real_engine(tmp_path: Path, proxy: RecordingProxy) -> None:
     """Codex against llama.cpp serving the generated tiny model: whatever the random model says
-    (text, or a call of one of Codex's tools, its freeform apply_patch among them), every turn is
+    (text, or a call of one of Codex's tools, its namespaced ones among them), every turn is
     answered 200 with a stream Codex accepts, and Codex ends cleanly with the model's answer.
     Codex runs read-only here: a command the random model invents must not run for real (the
     sandbox helper is missing, so it fails to start and Codex hands that failure back)."""
-    # Without its sub-agent and goal tools, Codex's prompt fits the engine's 8192 tokens.
-    done, _ = run_codex(tmp_path, proxy, LLAMA_MODEL, "Say hello.", "features.multi_agent = false",
-                        "features.goals = false", sandbox="read-only")
+    done, _ = run_codex(tmp_path, proxy, LLAMA_MODEL, "Say hello.", sandbox="read-only")
     assert done.returncode == 0, done.stderr
     bodies = assert_clean_exchanges(proxy, turns=len(proxy.responses()))
     final = proxy.responses()[-1].events[-1]["response"]
     said = [part["text"] for item in final["output"] if item["type"] == "message"
             for part in item["content"]]
     assert said and said[-1].strip() and said[-1].strip()[:40] in done.stdout
-    assert {tool["type"] for tool in bodies[0]["tools"]} >= {"function", "custom"}
-    # Each call the model made came back answered on the next turn (when it made any).
+    assert {tool["type"] for tool in bodies[0]["tools"]} >= {"function", "custom", "namespace"}
+    # The tiny model is wired to call offered tools: it does, and Codex answers each call on
+    # the next turn.
+    assert len(bodies) >= 2
     for exchange, body in zip(proxy.responses(), bodies[1:], strict=False):
         called = {item["call_id"] for item in exchange.events[-1]["response"]["output"]
                   if "call_id" in item}
