@@ -7,6 +7,8 @@
     default_provider = "ollama"                  # for model names without "provider/"
     websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
     run_lease_seconds = 30                       # a dead replica's background runs wait this
+    files_dir = "data/files"                     # uploaded files' bytes (default: `files/` next
+                                                 # to a SQLite database, else data/files)
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -44,6 +46,14 @@
     api_key_env = "BRAVE_API_KEY"                # Brave and Tavily need a key
     timeout = 15
     language = "en"                              # SearXNG only
+
+    [embeddings]                                 # file search's embeddings (default: local)
+    provider = "endpoint"                        # "local": all-MiniLM-L6-v2, in-process
+    base_url = "http://127.0.0.1:8000/v1"        # any OpenAI-compatible /v1/embeddings
+    model = "text-embedding-3-small"
+    api_key_env = "OPENAI_API_KEY"
+    timeout = 60
+    batch_size = 64                              # texts per embeddings request
 
     [image_generation]                           # backs the hosted `image_generation` tool
     base_url = "https://api.openai.com/v1"       # any OpenAI-compatible images endpoint
@@ -148,6 +158,21 @@ class ImageGenerationConfig:
     timeout: float = 300.0
 
 
+EMBEDDING_PROVIDERS = ("local", "endpoint")
+
+
+@dataclass(slots=True)
+class EmbeddingsConfig:
+    """Where file search gets its embeddings (retrieval/embedders.py)."""
+
+    provider: str = "local"  # one of EMBEDDING_PROVIDERS
+    base_url: str | None = None  # endpoint: `{base_url}/embeddings`
+    model: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    batch_size: int = 64
+
+
 @dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -167,6 +192,8 @@ class Settings:
     mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
     web_search: WebSearchConfig | None = None  # None: client-declared web_search is not offered
     image_generation: ImageGenerationConfig | None = None  # None: image_generation is refused
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+    files_dir: str | None = None  # None: `files/` next to a SQLite database, else data/files
 
 
 def load_settings(
@@ -205,7 +232,7 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    for key in ("host", "database", "default_provider", "secret_key"):
+    for key in ("host", "database", "default_provider", "secret_key", "files_dir"):
         if key in data:
             setattr(settings, key, str(data[key]))
     if "port" in data:
@@ -227,6 +254,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
     if "image_generation" in data:
         settings.image_generation = _image_generation_from_table(data["image_generation"],
                                                                  environ)
+    if "embeddings" in data:
+        settings.embeddings = _embeddings_from_table(data["embeddings"], environ)
     if "webhooks" in data:
         settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
     for name, table in (data.get("mcp_servers") or {}).items():
@@ -270,6 +299,18 @@ def _image_generation_from_table(table: Any,
     if not values.get("base_url"):
         raise ConfigError("image_generation.base_url is required")
     return ImageGenerationConfig(**values)
+
+
+def _embeddings_from_table(table: Any, environ: Mapping[str, str]) -> EmbeddingsConfig:
+    values = _section_values("embeddings", table,
+                             {f.name for f in fields(EmbeddingsConfig)}, environ)
+    provider = values.get("provider", "local")
+    if provider not in EMBEDDING_PROVIDERS:
+        raise ConfigError(f"embeddings.provider must be one of {list(EMBEDDING_PROVIDERS)}, "
+                          f"got {provider!r}")
+    if provider == "endpoint" and not (values.get("base_url") and values.get("model")):
+        raise ConfigError("embeddings: the endpoint provider needs base_url and model")
+    return EmbeddingsConfig(**values)
 
 
 def _provider_from_table(
