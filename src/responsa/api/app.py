@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, prompts, responses, websocket
+from responsa.api import (
+    conversations,
+    files,
+    models,
+    prompts,
+    responses,
+    vector_stores,
+    websocket,
+)
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
@@ -23,6 +31,7 @@ from responsa.engine.run import Engine
 from responsa.engine.secret import load_secret
 from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
+from responsa.retrieval.services import FileServices
 from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
 from responsa.tools.image_generation import ImagesEndpoint
@@ -50,8 +59,9 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         store = create_store(settings.database)
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
+        file_services = FileServices.create(settings, store)
         services = ToolServices(
-            settings=settings, store=store,
+            settings=settings, store=store, files=file_services,
             web_search=create_backend(settings.web_search) if settings.web_search else None,
             images=ImagesEndpoint(settings.image_generation)
             if settings.image_generation else None)
@@ -68,12 +78,15 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         app.state.engine = engine
         app.state.webhooks = webhooks
         app.state.runner = runner
+        app.state.files = file_services
+        await file_services.ingestor.resume()
         try:
             yield
         finally:
             await runner.stop()
             await engine.drain()
             await webhooks.aclose()
+            await file_services.aclose()
             await providers.aclose()
             for shared in (services.web_search, services.images):
                 if shared is not None:
@@ -82,7 +95,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes],
+                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes,
+                *files.routes, *vector_stores.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,
