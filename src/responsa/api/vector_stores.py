@@ -70,6 +70,7 @@ def _expiry(expires_after: ExpiresAfter | None, last_active_at: int) -> JSONDict
 
 async def create_vector_store(request: Request) -> Response:
     body = parse_body(CreateVectorStoreRequest, await request.body())
+    chunking_object(body.chunking_strategy)  # refused even with no files to chunk
     now = int(time.time())
     stored = {"id": new_id("vs"), "created_at": now, "name": body.name or "",
               "description": body.description, "metadata": body.metadata or {},

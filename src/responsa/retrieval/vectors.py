@@ -21,3 +21,10 @@ def to_blob(vector: Matrix) -> bytes:
 def from_blobs(blobs: list[bytes]) -> Matrix:
     """Stacked rows; every blob must have the same length."""
     return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+
+
+def to_floats(vector: Matrix) -> list[float]:
+    """A row as plain floats for a `real[]` column; subnormals flushed to 0, as PostgreSQL
+    refuses them ("value out of range: underflow")."""
+    row = np.asarray(vector, dtype=np.float32)
+    return np.where(np.abs(row) < np.finfo(np.float32).tiny, 0.0, row).tolist()  # type: ignore[no-any-return]

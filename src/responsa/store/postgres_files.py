@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from responsa.retrieval.vectors import Matrix, from_blobs
+from responsa.retrieval.vectors import Matrix, from_blobs, to_floats
 from responsa.store._rows import dumps, loads
 from responsa.store.base import ItemPage, JSONDict, Order
 from responsa.store.files import (
@@ -48,10 +48,12 @@ SELECT vector_store_file_pk, position, text FROM file_chunks
 WHERE vector_store_file_pk = ANY($1::bigint[]) AND tsv @@ to_tsquery('english', $2)
 ORDER BY ts_rank_cd(tsv, to_tsquery('english', $2)) DESC, pk LIMIT $3
 """
+# The dot product in float8: products of small real components underflow, which PostgreSQL
+# refuses rather than rounding to zero.
 _VECTOR_SEARCH = """
 SELECT vector_store_file_pk, position, text FROM file_chunks AS c
 WHERE vector_store_file_pk = ANY($1::bigint[]) AND cardinality(embedding) = cardinality($2::real[])
-ORDER BY (SELECT sum(a * b) FROM unnest(c.embedding, $2::real[]) AS t (a, b)) DESC, pk
+ORDER BY (SELECT sum(a::float8 * b) FROM unnest(c.embedding, $2::real[]) AS t (a, b)) DESC, pk
 LIMIT $3
 """
 _WORD = re.compile(r"\w+")
@@ -245,12 +247,12 @@ class PostgresFiles(abc.ABC):
                             limit: int) -> list[ChunkHit]:
         if not keys:
             return []
-        rows = await self.pool.fetch(_VECTOR_SEARCH, keys, embedding.tolist(), limit)
+        rows = await self.pool.fetch(_VECTOR_SEARCH, keys, to_floats(embedding), limit)
         return [ChunkHit(row[0], row[1], row[2]) for row in rows]
 
 
 def _floats(blob: bytes) -> list[float]:
-    return [float(x) for x in from_blobs([blob])[0]]
+    return to_floats(from_blobs([blob])[0])
 
 
 async def _write_item(conn: Conn, pk: int, item: JSONDict) -> None:
