@@ -100,6 +100,7 @@ class Engine:
                                                 first_new=context.history_length)
             request = await fit_context_window(provider, request, body.get("truncation"))
             hosted = HostedTools.from_request(body, self.services, skip=not_offered)
+            await hosted.check()
         response = initial_response(body, model=body["model"])
         if response_id is not None and created_at is not None:
             response["id"], response["created_at"] = response_id, created_at

@@ -11,6 +11,7 @@ JSONDict = dict[str, Any]
 
 LOGPROBS = "message.output_text.logprobs"
 WEB_SEARCH_SOURCES = "web_search_call.action.sources"
+FILE_SEARCH_RESULTS = "file_search_call.results"
 INPUT_IMAGE_URLS = "message.input_image.image_url"
 
 
@@ -88,7 +89,8 @@ def _conversation(value: Any) -> JSONDict | None:
 
 
 def render_response(response: JSONDict, include: frozenset[str]) -> JSONDict:
-    """A Response as `include` shows it: logprobs and web search sources only when asked.
+    """A Response as `include` shows it: logprobs, web search sources and file search results
+    only when asked.
     Both are stored whole; this is the one place they are left out on the way to a client."""
     output = response["output"]
     rendered = [render_output_item(item, include) for item in output]
@@ -101,6 +103,9 @@ def render_output_item(item: JSONDict, include: frozenset[str]) -> JSONDict:
     kind = item.get("type")
     if kind == "message" and LOGPROBS not in include:
         return _without_logprobs(item)
+    if (kind == "file_search_call" and FILE_SEARCH_RESULTS not in include
+            and item.get("results") is not None):
+        return {**item, "results": None}
     if kind == "web_search_call" and WEB_SEARCH_SOURCES not in include:
         action = item.get("action")
         if isinstance(action, dict) and "sources" in action:

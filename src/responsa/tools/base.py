@@ -100,6 +100,15 @@ class CitingTool(Protocol):
         """Annotations for one finished `output_text` part, in text order."""
 
 
+@runtime_checkable
+class CheckedTool(Protocol):
+    """A hosted tool whose references are checked before the response starts (file search's
+    vector stores), so a bad one is a 400, not a failed response."""
+
+    async def check(self) -> None:
+        """Raise `InvalidRequestError` naming what does not exist."""
+
+
 ToolFactory = Callable[[JSONDict, int, "ToolServices"], HostedTool]
 """Builds a tool from the request's tool object and its index in `tools` (for error `param`s).
 Raises `InvalidRequestError` when the tool cannot run here (no backend configured, …)."""
