@@ -4,13 +4,14 @@ two embedders (the local model's sense of similarity; an /v1/embeddings endpoint
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from aiohttp import web
 
-from responsa.config import EmbeddingsConfig
+from responsa.config import ConfigError, EmbeddingsConfig, load_settings
 from responsa.errors import UpstreamProtocolError
 from responsa.retrieval.chunker import chunk_text, count_tokens
 from responsa.retrieval.embedders import EndpointEmbedder, LocalEmbedder
@@ -134,3 +135,21 @@ async def test_endpoint_embedder_batches_orders_and_normalizes(
             await embedder.embed(["broken"])
     finally:
         await embedder.aclose()
+
+
+def test_embeddings_config(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('files_dir = "/srv/files"\n[embeddings]\nprovider = "endpoint"\n'
+                      'base_url = "http://e/v1"\nmodel = "m"\napi_key_env = "EMB_KEY"\n')
+    settings = load_settings(str(config), environ={"EMB_KEY": "sk-1"})
+    assert settings.files_dir == "/srv/files"
+    assert (settings.embeddings.provider, settings.embeddings.base_url,
+            settings.embeddings.model, settings.embeddings.api_key) == (
+        "endpoint", "http://e/v1", "m", "sk-1")
+    assert load_settings(None, environ={}).embeddings.provider == "local"
+    for table, message in (('provider = "endpoint"', "needs base_url and model"),
+                           ('provider = "torch"', "must be one of"),
+                           ('dims = 3', "unknown setting")):
+        config.write_text(f"[embeddings]\n{table}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(str(config), environ={})
