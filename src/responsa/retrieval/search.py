@@ -20,6 +20,12 @@ from responsa.store.files import ChunkHit, FileStore
 JSONDict = dict[str, Any]
 
 _WORD = re.compile(r"\w+")
+# Words that match nearly every chunk: as full-text terms they only add noise to the ranking.
+_STOPWORDS = (
+    "a about an and are as at be by can could did do does for from had has have how i if in "
+    "into is it its me my of on or our should so than that the their them then there these "
+    "they this to was we were what when where which who why will with would you your")
+STOPWORDS = frozenset(_STOPWORDS.split(" "))
 CANDIDATES = 50  # per ranking, before fusion
 
 
@@ -53,7 +59,7 @@ async def hybrid_search(store: FileStore, embedder: Embedder, vector_store_ids: 
     for n, query in enumerate(queries):
         rankings: list[tuple[list[tuple[int, int]], float]] = []
         if text_weight > 0:
-            found = await store.text_search(keys, _WORD.findall(query), CANDIDATES)
+            found = await store.text_search(keys, _terms(query), CANDIDATES)
             rankings.append((_keys(found, texts), text_weight))
         if vectors is not None:
             found = await store.vector_search(keys, vectors[n], CANDIDATES)
@@ -70,6 +76,11 @@ async def hybrid_search(store: FileStore, embedder: Embedder, vector_store_ids: 
         hits.append(SearchHit(f.file_id, f.filename, round(score, 4),
                               texts[(file_key, position)], f.attributes, f.vector_store_id))
     return hits
+
+
+def _terms(query: str) -> list[str]:
+    words = _WORD.findall(query)
+    return [w for w in words if w.lower() not in STOPWORDS] or words
 
 
 def _keys(found: list[ChunkHit], texts: dict[tuple[int, int], str]) -> list[tuple[int, int]]:
