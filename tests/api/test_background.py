@@ -119,6 +119,9 @@ def test_background_runs_on_one_replica_and_resumes_on_the_other(
     # Polled on B while A runs it: in progress, with output already stored.
     running = _until(lambda: (r := b.responses.retrieve(created.id)).output and r)
     assert running.status == "in_progress"
+    listed = b.responses.input_items.list(created.id).data
+    assert [(item.type, item.content[0].text) for item in listed] == [  # type: ignore[union-attr]
+        ("message", "hi")]
     # Resumed on B from the middle of the stream: live until the end, no gap, no duplicate.
     with b.responses.retrieve(created.id, stream=True, starting_after=3) as stream:
         resumed = [event.model_dump(mode="json", exclude_unset=True) for event in stream]

@@ -79,7 +79,8 @@ class BackgroundRunner:
         await self.store.enqueue_run(response_id, run.response["created_at"], body,
                                      owner=self.replica_id, lease_seconds=self._lease)
         queued = {**run.response, "status": "queued", "output": []}
-        await self.store.save_response(StoredResponse(queued))
+        # Its input is listable at once, as the real API's is, not only once the run ends.
+        await self.store.save_response(StoredResponse(queued, run.context.input_items))
         self._launch(response_id, self._drive(run, compaction))
         return queued
 
