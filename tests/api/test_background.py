@@ -253,6 +253,28 @@ def test_kill_9_mid_run_on_postgres_another_replica_ends_it(
         _assert_failed_by_the_dead_replica(b, survivor, followed_run.id)
 
 
+@pytest.mark.parametrize("pair", ["postgres"], indirect=True)
+def test_a_stalled_replica_that_lost_its_run_stores_nothing_more(
+        pair: Pair, scripted: ScriptedUpstream) -> None:
+    """A replica frozen past its lease (SIGSTOP) finds on waking that the other replica ended
+    its run; it must not overwrite that end with its own, nor announce it again."""
+    stalled, other = pair
+    b = sdk_client(other)
+    created = sdk_client(stalled).responses.create(
+        model=scripted.play(_held(hold=0.5)), input="hi", background=True)
+    _until(lambda: len(b.responses.retrieve(created.id).output))
+    time.sleep(0.1)
+    os.kill(stalled.pid, signal.SIGSTOP)  # the upstream finishes meanwhile, unread
+    try:
+        _assert_failed_by_the_dead_replica(b, other, created.id)
+    finally:
+        os.kill(stalled.pid, signal.SIGCONT)
+    ended = b.responses.retrieve(created.id)
+    time.sleep(LEASE)  # the woken replica reads the rest of its stream and ends its run
+    assert b.responses.retrieve(created.id) == ended
+    _assert_failed_by_the_dead_replica(b, other, created.id)
+
+
 def test_kill_9_mid_run_on_sqlite_the_restarted_replica_ends_it(
         tmp_path: Path, scripted: ScriptedUpstream) -> None:
     with ExitStack() as stack:
