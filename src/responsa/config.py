@@ -7,6 +7,8 @@
     default_provider = "ollama"                  # for model names without "provider/"
     websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
     run_lease_seconds = 30                       # a dead replica's background runs wait this
+    mcp_server_urls = ["http://127.0.0.1:*"]     # the `server_url`s requests may reach (globs;
+                                                 #   default: any, as the hosted API allows)
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -165,6 +167,9 @@ class Settings:
     secret_key: str | None = None
     webhooks: list[WebhookConfig] = field(default_factory=list)
     mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
+    # Glob patterns a request's MCP `server_url` must match; None: any URL. The configured
+    # `mcp_servers` are the operator's own and always allowed.
+    mcp_server_urls: list[str] | None = None
     web_search: WebSearchConfig | None = None  # None: client-declared web_search is not offered
     image_generation: ImageGenerationConfig | None = None  # None: image_generation is refused
 
@@ -231,6 +236,8 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
     for name, table in (data.get("mcp_servers") or {}).items():
         settings.mcp_servers[name] = _mcp_server_from_table(name, table, environ)
+    if "mcp_server_urls" in data:
+        settings.mcp_server_urls = [str(pattern) for pattern in data["mcp_server_urls"]]
 
 
 def _section_values(section: str, table: Any, allowed: set[str],
