@@ -14,6 +14,7 @@ Later turns replay stored hosted items to the model as the function call and out
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -117,3 +118,21 @@ class ToolServices:
     store: Any  # responsa.store.base.Store
     web_search: SearchBackend | None = None  # `[web_search]`; None: web_search is not offered
     images: ImagesEndpoint | None = None  # `[image_generation]`; None: the tool is refused
+
+
+def string_argument(arguments: str, name: str) -> str | None:
+    """The non-blank string `name` of a call's JSON `arguments`, stripped; None when the
+    arguments are not JSON or it is missing, not a string, or blank."""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return None
+    value = parsed.get(name) if isinstance(parsed, dict) else None
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def failed_outcome(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
+    """Close `item` as `failed`; the model reads `reason`."""
+    done = {**item, "status": "failed"}
+    sink.close_item(done)
+    return HostedOutcome(done, reason)
