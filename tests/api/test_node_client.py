@@ -61,7 +61,7 @@ def test_stored_state(report: dict[str, Any]) -> None:
     assert state["items"] == ["function_call_output"]
     assert state["counted"]["object"] == "response.input_tokens"
     assert state["counted"]["input_tokens"] > 0
-    assert state["deleted"] is None  # the Node SDK's delete resolves to nothing
+    assert state["deleted"]["object"] == "response" and state["deleted"]["deleted"] is True
     assert state["gone"]["class"] == "NotFoundError" and state["gone"]["status"] == 404
 
 
