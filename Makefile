@@ -22,9 +22,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+	bash scripts/install-sandbox.sh
 
 install-test: $(VENV)/.installed-test
 	bash scripts/install-postgres.sh
+	bash scripts/install-sandbox.sh
 
 serve: install
 	$(BIN)/responsa serve $(ARGS)
