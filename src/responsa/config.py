@@ -53,7 +53,8 @@
 
     [code_interpreter]                           # the hosted `code_interpreter` tool's sandbox
     enabled = true                               # false: the tool is refused (Containers API stays)
-    data_dir = "data/containers"                 # one folder per container (its /mnt/data)
+    data_dir = "data/containers"                 # one folder per container (its /mnt/data);
+                                                 #   default: `containers` by the SQLite file
     memory_mb = 1024                             # address space of the sandboxed Python
     cpu_seconds = 60                             # CPU time of one session before it restarts
     timeout_seconds = 30                         # wall clock of one call, then the session restarts
@@ -166,7 +167,7 @@ class CodeInterpreterConfig:
     (responsa/sandbox/)."""
 
     enabled: bool = True
-    data_dir: str = "data/containers"
+    data_dir: str | None = None  # None: beside the SQLite database (`containers_dir`)
     memory_mb: int = 1024
     cpu_seconds: int = 60
     timeout_seconds: float = 30.0
@@ -302,6 +303,18 @@ def _image_generation_from_table(table: Any,
     if not values.get("base_url"):
         raise ConfigError("image_generation.base_url is required")
     return ImageGenerationConfig(**values)
+
+
+def containers_dir(settings: Settings) -> Path:
+    """Where container folders live: the configured `data_dir`, else a `containers` folder
+    beside the SQLite database, else `data/containers`."""
+    configured = settings.code_interpreter.data_dir
+    if configured:
+        return Path(configured)
+    database = settings.database
+    if database.startswith("sqlite:///") and ":memory:" not in database:
+        return Path(database.removeprefix("sqlite:///")).parent / "containers"
+    return Path("data/containers")
 
 
 def _code_interpreter_from_table(table: Any) -> CodeInterpreterConfig:

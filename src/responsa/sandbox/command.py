@@ -85,6 +85,8 @@ class Sandbox:
                 argv += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 argv += ["--ro-bind", str(path), str(path)]
+        # Directories bwrap creates are private to root unless given other permissions.
+        argv += ["--perms", "0755", "--dir", "/etc"]
         for system_file in _SYSTEM_FILES:
             if os.path.exists(system_file):
                 argv += ["--ro-bind", system_file, system_file]
