@@ -38,8 +38,8 @@ SWEEP_SECONDS = 60.0
 FileSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 
 
-def container_not_found(container_id: str) -> NotFoundError:
-    return NotFoundError(f"Container with id '{container_id}' not found.")
+def container_not_found(container_id: str, param: str | None = None) -> NotFoundError:
+    return NotFoundError(f"Container with id '{container_id}' not found.", param=param)
 
 
 class Containers:
@@ -90,11 +90,11 @@ class Containers:
             await self.add_file(row.id, filename, data)
         return row
 
-    async def get(self, container_id: str) -> ContainerRow:
+    async def get(self, container_id: str, *, param: str | None = None) -> ContainerRow:
         """The container (expired now if its time is up); 404 when there is none."""
         row = await self.store.get_container(container_id)
         if row is None:
-            raise container_not_found(container_id)
+            raise container_not_found(container_id, param)
         if row.status == "running" and _due(row, int(time.time())):
             await self._expire(container_id)
             row = replace(row, status="expired")
@@ -102,7 +102,7 @@ class Containers:
 
     async def running(self, container_id: str, *, param: str | None = None) -> ContainerRow:
         """The container, which must not have expired; marked active now."""
-        row = await self.get(container_id)
+        row = await self.get(container_id, param=param)
         if row.status != "running":
             raise InvalidRequestError(
                 f"Container '{container_id}' is expired: it was idle longer than its "

@@ -123,13 +123,17 @@ class CodeInterpreterTool:
         return None  # the container outlives the response; its session is the service's
 
     def citations(self, text: str) -> list[JSONDict]:
-        """`container_file_citation`s for each mention of a file this response's code wrote:
-        its path (with or without `sandbox:`), else its bare name."""
+        """`container_file_citation`s for the mentions of each file this response's code
+        wrote: its path (with or without `sandbox:`), or its bare name when the path is never
+        written out."""
         spans: dict[int, JSONDict] = {}
         for row in {row.path: row for row in self.written}.values():
             filename = row.path.rsplit("/", 1)[-1]
-            pattern = rf"(?:sandbox:)?{re.escape(row.path)}|(?<![\w/.-]){re.escape(filename)}"
-            for match in re.finditer(pattern + r"(?![\w/-])", text):
+            # The path where the answer links it (a markdown link's text is not cited again).
+            path = rf"(?:sandbox:)?{re.escape(row.path)}(?![\w/-])"
+            if not re.search(path, text):
+                path = rf"(?<![\w/.-]){re.escape(filename)}(?![\w/-])"
+            for match in re.finditer(path, text):
                 spans.setdefault(match.start(), {
                     "type": "container_file_citation", "container_id": row.container_id,
                     "file_id": row.id, "filename": filename,
