@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 
@@ -149,6 +151,24 @@ def test_planted_links_and_fifos_are_not_followed(
     assert "/mnt/data/real.txt" in paths
     assert not {"/mnt/data/shadow", "/mnt/data/fifo"} & set(paths)
     assert not any(path.startswith("/mnt/data/host/") for path in paths)
+    # An upload over a planted link replaces the link, never writes through it.
+    shadow = Path("/etc/shadow").read_bytes()
+    client.containers.files.create(container, file=("shadow", b"owned"))
+    assert Path("/etc/shadow").read_bytes() == shadow
+    assert attempt("print(open('/mnt/data/shadow').read())") == "owned\n"
+    # A file swapped for a link after it was recorded is not served.
+    logs = attempt("import os, threading, time\n"
+                   "open('/mnt/data/swap.txt', 'w').write('ok')\n"
+                   "def swap():\n"
+                   "    time.sleep(1.5)\n"
+                   "    os.remove('/mnt/data/swap.txt')\n"
+                   "    os.symlink('/etc/shadow', '/mnt/data/swap.txt')\n"
+                   "threading.Thread(target=swap).start()")
+    [swapped] = [f for f in client.containers.files.list(container, limit=100)
+                 if f.path == "/mnt/data/swap.txt"]
+    time.sleep(2)
+    with pytest.raises(openai.NotFoundError):
+        client.containers.files.content.retrieve(swapped.id, container_id=container)
 
 
 def test_resource_bombs_end_cleanly(attempt: Attempt) -> None:
