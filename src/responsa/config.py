@@ -326,8 +326,9 @@ def _code_interpreter_from_table(table: Any) -> CodeInterpreterConfig:
     config = CodeInterpreterConfig(**table)
     for name in ("memory_mb", "cpu_seconds", "timeout_seconds", "file_size_mb", "max_processes",
                  "output_kb", "expires_after_minutes"):
-        if not getattr(config, name) > 0:
-            raise ConfigError(f"code_interpreter.{name} must be positive")
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"code_interpreter.{name} must be a positive number")
     return config
 
 

@@ -8,13 +8,19 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
 
-from responsa.config import CodeInterpreterConfig
+from responsa.config import (
+    CodeInterpreterConfig,
+    ConfigError,
+    containers_dir,
+    load_settings,
+)
 from responsa.errors import InvalidRequestError
 from responsa.tools.base import ToolServices
 from responsa.tools.code_interpreter import code_interpreter_factory
@@ -231,3 +237,22 @@ def test_llama_model_runs_code(client: OpenAI) -> None:
     # Whatever the tiny model wrote ran in the sandbox (a SyntaxError is output too).
     assert call.status == "completed" and call.container_id.startswith("cntr_")
     assert isinstance(call.code, str) and call.outputs is not None
+
+
+def test_code_interpreter_config(tmp_path: Path) -> None:
+    config = tmp_path / "responsa.toml"
+    config.write_text('[code_interpreter]\nmemory_mb = 256\ntimeout_seconds = 5\n'
+                      'data_dir = "/srv/boxes"\n')
+    settings = load_settings(str(config), environ={})
+    assert settings.code_interpreter.memory_mb == 256
+    assert settings.code_interpreter.timeout_seconds == 5
+    assert containers_dir(settings) == Path("/srv/boxes")
+    # Unset: beside the SQLite database, or data/containers for PostgreSQL.
+    beside = load_settings(environ={}, database="sqlite:////var/lib/responsa/r.db")
+    assert containers_dir(beside) == Path("/var/lib/responsa/containers")
+    remote = load_settings(environ={}, database="postgresql://db/responsa")
+    assert containers_dir(remote) == Path("data/containers")
+    for bad in ('cpu_seconds = 0', 'sandbox = "docker"', 'memory_mb = "big"'):
+        config.write_text(f"[code_interpreter]\n{bad}\n")
+        with pytest.raises(ConfigError):
+            load_settings(str(config), environ={})
