@@ -22,9 +22,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+	bash scripts/install-sandbox.sh
 
 install-test: $(VENV)/.installed-test tests/node/node_modules/.installed
 	bash scripts/install-postgres.sh
+	bash scripts/install-sandbox.sh
 
 # The official openai-node client, a test driver (tests/api/test_node_client.py).
 tests/node/node_modules/.installed: tests/node/package-lock.json

@@ -12,17 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api import conversations, models, prompts, responses, websocket
+from responsa.api import containers, conversations, models, prompts, responses, websocket
 from responsa.api.errors import error_response, handle_responsa_error, handle_unexpected
 from responsa.api.json import json_response
 from responsa.api.middleware import EdgeMiddleware
-from responsa.config import Settings
+from responsa.config import Settings, containers_dir
 from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.run import Engine
 from responsa.engine.secret import load_secret
 from responsa.errors import InvalidRequestError, NotFoundError, ResponsaError
 from responsa.providers.registry import ProviderRegistry
+from responsa.sandbox.containers import Containers
 from responsa.store.registry import create_store
 from responsa.tools.base import ToolServices
 from responsa.tools.image_generation import ImagesEndpoint
@@ -50,11 +51,15 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         store = create_store(settings.database)
         await store.open()
         providers = ProviderRegistry(settings.providers, default=settings.default_provider)
+        code_containers = Containers(store, settings.code_interpreter,
+                                     containers_dir(settings))
+        await code_containers.start()
         services = ToolServices(
             settings=settings, store=store,
             web_search=create_backend(settings.web_search) if settings.web_search else None,
             images=ImagesEndpoint(settings.image_generation)
-            if settings.image_generation else None)
+            if settings.image_generation else None,
+            containers=code_containers)
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
                         services)
@@ -68,6 +73,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         app.state.engine = engine
         app.state.webhooks = webhooks
         app.state.runner = runner
+        app.state.containers = code_containers
         try:
             yield
         finally:
@@ -75,6 +81,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
             await engine.drain()
             await webhooks.aclose()
             await providers.aclose()
+            await code_containers.aclose()
             for shared in (services.web_search, services.images):
                 if shared is not None:
                     await shared.aclose()
@@ -82,7 +89,8 @@ def create_app(settings: Settings) -> EdgeMiddleware:
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]), *responses.routes,
-                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes],
+                *conversations.routes, *models.routes, *prompts.routes, *websocket.routes,
+                *containers.routes],
         exception_handlers={
             ResponsaError: handle_responsa_error,
             HTTPException: handle_http_exception,

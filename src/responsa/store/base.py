@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from responsa.store.containers import ContainerStore
 from responsa.store.prompts import PromptStore
 from responsa.store.runs import RunStore
 
@@ -50,8 +51,9 @@ class ItemPage:
     has_more: bool
 
 
-class Store(PromptStore, RunStore, Protocol):
-    # Prompt templates: see store/prompts.py. Background runs: see store/runs.py.
+class Store(PromptStore, RunStore, ContainerStore, Protocol):
+    # Prompt templates: see store/prompts.py. Background runs: see store/runs.py. Code
+    # interpreter containers: see store/containers.py.
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""

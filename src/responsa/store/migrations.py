@@ -132,6 +132,38 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX background_runs_by_lease ON background_runs (lease_until)",
         ),
     ),
+    # 0005_files_vector_stores (the Files and Vector Stores APIs) goes here.
+    Migration(
+        "0006_containers",
+        (
+            # Code interpreter containers; their files' bytes live in the container's folder.
+            """
+            CREATE TABLE containers (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                last_active_at INTEGER NOT NULL,
+                expires_minutes INTEGER NOT NULL,
+                memory_limit TEXT NOT NULL,
+                status TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                container_pk INTEGER NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                stamp TEXT NOT NULL,
+                UNIQUE (container_pk, path)
+            )
+            """,
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -345,6 +377,37 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 END IF;
             END
             $fn$
+            """,
+        ),
+    ),
+    # 0005_files_vector_stores (the Files and Vector Stores APIs) goes here.
+    Migration(
+        "0006_containers",
+        (
+            """
+            CREATE TABLE containers (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                name text NOT NULL,
+                created_at bigint NOT NULL,
+                last_active_at bigint NOT NULL,
+                expires_minutes integer NOT NULL,
+                memory_limit text NOT NULL,
+                status text NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                container_pk bigint NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path text NOT NULL,
+                bytes bigint NOT NULL,
+                created_at bigint NOT NULL,
+                source text NOT NULL,
+                stamp text NOT NULL,
+                UNIQUE (container_pk, path)
+            )
             """,
         ),
     ),

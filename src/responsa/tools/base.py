@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from responsa.sandbox.containers import Containers
     from responsa.tools.image_generation import ImagesEndpoint
     from responsa.tools.search_backends import SearchBackend
 
@@ -118,6 +119,7 @@ class ToolServices:
     store: Any  # responsa.store.base.Store
     web_search: SearchBackend | None = None  # `[web_search]`; None: web_search is not offered
     images: ImagesEndpoint | None = None  # `[image_generation]`; None: the tool is refused
+    containers: Containers | None = None  # `[code_interpreter]`; None: the tool is refused
 
 
 def string_argument(arguments: str, name: str) -> str | None:
