@@ -26,9 +26,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+	bash scripts/install-sandbox.sh
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test tests/node/node_modules/.installed
 	bash scripts/install-postgres.sh
+	bash scripts/install-sandbox.sh
+
+# The official openai-node client, a test driver (tests/api/test_node_client.py).
+tests/node/node_modules/.installed: tests/node/package-lock.json
+	npm ci --prefix tests/node --silent --no-audit --no-fund
+	touch $@
 
 serve: install
 	$(BIN)/responsa serve $(ARGS)

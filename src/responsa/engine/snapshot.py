@@ -13,6 +13,7 @@ LOGPROBS = "message.output_text.logprobs"
 WEB_SEARCH_SOURCES = "web_search_call.action.sources"
 FILE_SEARCH_RESULTS = "file_search_call.results"
 INPUT_IMAGE_URLS = "message.input_image.image_url"
+CODE_OUTPUTS = "code_interpreter_call.outputs"
 
 
 def initial_response(body: JSONDict, *, model: str) -> JSONDict:
@@ -89,9 +90,9 @@ def _conversation(value: Any) -> JSONDict | None:
 
 
 def render_response(response: JSONDict, include: frozenset[str]) -> JSONDict:
-    """A Response as `include` shows it: logprobs, web search sources and file search results
-    only when asked.
-    Both are stored whole; this is the one place they are left out on the way to a client."""
+    """A Response as `include` shows it: logprobs, web search sources, file search results and
+    code interpreter outputs only when asked. All are stored whole; this is the one place they
+    are left out on the way to a client."""
     output = response["output"]
     rendered = [render_output_item(item, include) for item in output]
     if all(new is old for new, old in zip(rendered, output, strict=True)):
@@ -110,6 +111,8 @@ def render_output_item(item: JSONDict, include: frozenset[str]) -> JSONDict:
         action = item.get("action")
         if isinstance(action, dict) and "sources" in action:
             return {**item, "action": {k: v for k, v in action.items() if k != "sources"}}
+    if kind == "code_interpreter_call" and CODE_OUTPUTS not in include and item.get("outputs"):
+        return {**item, "outputs": None}
     return item
 
 

@@ -38,12 +38,3 @@ class FileBlobs:
     async def delete(self, file_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(self._path(file_id).unlink)
-
-
-def default_files_dir(database: str) -> Path:
-    from responsa.store.registry import sqlite_path
-
-    if database.startswith(("postgresql://", "postgres://")):
-        return Path("data/files")
-    path = sqlite_path(database)
-    return Path("data/files") if path == ":memory:" else Path(path).parent / "files"

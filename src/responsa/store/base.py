@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from responsa.store.containers import ContainerStore
 from responsa.store.files import FileStore
 from responsa.store.prompts import PromptStore
 from responsa.store.runs import RunStore
@@ -51,9 +52,9 @@ class ItemPage:
     has_more: bool
 
 
-class Store(PromptStore, RunStore, FileStore, Protocol):
+class Store(PromptStore, RunStore, FileStore, ContainerStore, Protocol):
     # Prompt templates: store/prompts.py. Background runs: store/runs.py. Files and vector
-    # stores: store/files.py.
+    # stores: store/files.py. Code interpreter containers: store/containers.py.
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""

@@ -208,6 +208,37 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0006_containers",
+        (
+            # Code interpreter containers; their files' bytes live in the container's folder.
+            """
+            CREATE TABLE containers (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                last_active_at INTEGER NOT NULL,
+                expires_minutes INTEGER NOT NULL,
+                memory_limit TEXT NOT NULL,
+                status TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                container_pk INTEGER NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                stamp TEXT NOT NULL,
+                UNIQUE (container_pk, path)
+            )
+            """,
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -480,6 +511,36 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX file_chunks_by_file ON file_chunks (vector_store_file_pk)",
             "CREATE INDEX file_chunks_tsv ON file_chunks USING gin (tsv)",
+        ),
+    ),
+    Migration(
+        "0006_containers",
+        (
+            """
+            CREATE TABLE containers (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                name text NOT NULL,
+                created_at bigint NOT NULL,
+                last_active_at bigint NOT NULL,
+                expires_minutes integer NOT NULL,
+                memory_limit text NOT NULL,
+                status text NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                container_pk bigint NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path text NOT NULL,
+                bytes bigint NOT NULL,
+                created_at bigint NOT NULL,
+                source text NOT NULL,
+                stamp text NOT NULL,
+                UNIQUE (container_pk, path)
+            )
+            """,
         ),
     ),
 )

@@ -14,12 +14,14 @@ Later turns replay stored hosted items to the model as the function call and out
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from responsa.retrieval.services import FileServices
+    from responsa.sandbox.containers import Containers
     from responsa.tools.image_generation import ImagesEndpoint
     from responsa.tools.search_backends import SearchBackend
 
@@ -128,3 +130,22 @@ class ToolServices:
     web_search: SearchBackend | None = None  # `[web_search]`; None: web_search is not offered
     images: ImagesEndpoint | None = None  # `[image_generation]`; None: the tool is refused
     files: FileServices | None = None  # file bytes, embedder, ingestion (file_search)
+    containers: Containers | None = None  # `[code_interpreter]`; None: the tool is refused
+
+
+def string_argument(arguments: str, name: str) -> str | None:
+    """The non-blank string `name` of a call's JSON `arguments`, stripped; None when the
+    arguments are not JSON or it is missing, not a string, or blank."""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return None
+    value = parsed.get(name) if isinstance(parsed, dict) else None
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def failed_outcome(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
+    """Close `item` as `failed`; the model reads `reason`."""
+    done = {**item, "status": "failed"}
+    sink.close_item(done)
+    return HostedOutcome(done, reason)

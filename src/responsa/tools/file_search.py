@@ -24,7 +24,13 @@ from responsa.ids import new_id
 from responsa.retrieval.embedders import Embedder
 from responsa.retrieval.search import SearchHit, hybrid_search
 from responsa.store.files import FileStore
-from responsa.tools.base import HostedCall, HostedOutcome, OutputSink, ToolServices
+from responsa.tools.base import (
+    HostedCall,
+    HostedOutcome,
+    OutputSink,
+    ToolServices,
+    failed_outcome,
+)
 from responsa.tools.registry import FACTORIES, REPLAYS
 
 JSONDict = dict[str, Any]
@@ -88,7 +94,7 @@ class FileSearchTool:
         sink.open_item(dict(item))
         sink.item_event("response.file_search_call.in_progress")
         if not queries:
-            return _failed(sink, item, 'The arguments must be a JSON object {"queries": '
+            return failed_outcome(sink, item, 'The arguments must be a JSON object {"queries": '
                                        "[string, ...]} with at least one non-empty query.")
         sink.item_event("response.file_search_call.searching")
         try:
@@ -97,7 +103,7 @@ class FileSearchTool:
                                        filters=self.filters,
                                        ranking_options=self.ranking_options)
         except ResponsaError as exc:
-            return _failed(sink, item, f"The file search failed: {exc.message}")
+            return failed_outcome(sink, item, f"The file search failed: {exc.message}")
         sink.item_event("response.file_search_call.completed")
         done = {**item, "status": "completed", "results": [_result(hit) for hit in hits]}
         sink.close_item(done)
@@ -159,12 +165,6 @@ def _queries(arguments: str) -> list[str]:
     raw = parsed.get("queries", parsed.get("query"))
     values = raw if isinstance(raw, list) else [raw]
     return [value.strip() for value in values if isinstance(value, str) and value.strip()]
-
-
-def _failed(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
-    done = {**item, "status": "failed"}
-    sink.close_item(done)
-    return HostedOutcome(done, reason)
 
 
 def file_search_factory(tool: JSONDict, index: int, services: ToolServices) -> FileSearchTool:
