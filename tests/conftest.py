@@ -91,7 +91,9 @@ def server_any_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         return
     tmp = tmp_path_factory.mktemp("responsa-postgres")
     database = request.getfixturevalue("postgres_dsn")
-    with serving(tmp, config_text(llama, scripted), database=database) as running:
+    # Uploaded files' bytes: under this test run, not ./data (the PostgreSQL default).
+    config = f'files_dir = "{tmp}/files"\n' + config_text(llama, scripted)
+    with serving(tmp, config, database=database) as running:
         yield running
 
 

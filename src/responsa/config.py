@@ -7,6 +7,10 @@
     default_provider = "ollama"                  # for model names without "provider/"
     websocket_max_age_seconds = 3600             # WebSocket mode: then a new connection
     run_lease_seconds = 30                       # a dead replica's background runs wait this
+    files_dir = "data/files"                     # uploaded files' bytes (default: `files/` next
+                                                 # to a SQLite database, else data/files)
+    mcp_server_urls = ["http://127.0.0.1:*"]     # the `server_url`s requests may reach (globs;
+                                                 #   default: any, as the hosted API allows)
 
     [providers.ollama]                           # an OpenAI-compatible chat-completions engine
     engine = "ollama"                            # optional hint: "llama.cpp", "vllm", "ollama" …
@@ -45,11 +49,32 @@
     timeout = 15
     language = "en"                              # SearXNG only
 
+    [embeddings]                                 # file search's embeddings (default: local)
+    provider = "endpoint"                        # "local": all-MiniLM-L6-v2, in-process
+    base_url = "http://127.0.0.1:8000/v1"        # any OpenAI-compatible /v1/embeddings
+    model = "text-embedding-3-small"
+    api_key_env = "OPENAI_API_KEY"
+    timeout = 60
+    batch_size = 64                              # texts per embeddings request
+
     [image_generation]                           # backs the hosted `image_generation` tool
     base_url = "https://api.openai.com/v1"       # any OpenAI-compatible images endpoint
     api_key_env = "OPENAI_API_KEY"
     model = "gpt-image-1"
     timeout = 300
+
+    [code_interpreter]                           # the hosted `code_interpreter` tool's sandbox
+    enabled = true                               # false: the tool is refused (Containers API stays)
+    data_dir = "data/containers"                 # one folder per container (its /mnt/data);
+                                                 #   default: `containers` by the SQLite file
+    memory_mb = 1024                             # address space of the sandboxed Python
+    cpu_seconds = 60                             # CPU time of one session before it restarts
+    timeout_seconds = 30                         # wall clock of one call, then the session restarts
+    file_size_mb = 64                            # largest file the code may write
+    max_processes = 64                           # processes of the sandbox uid (fork bombs stop)
+    output_kb = 64                               # captured stdout+stderr of one call
+    sandbox_uid = 65534                          # when run as root: the uid the code runs as
+    expires_after_minutes = 20                   # default idle expiry of a container
 
 Environment: RESPONSA_CONFIG, RESPONSA_HOST, RESPONSA_PORT, RESPONSA_DATABASE,
 RESPONSA_API_KEYS (comma-separated), RESPONSA_SECRET_KEY, RESPONSA_PROVIDERS (`name=url,name=url`).
@@ -148,6 +173,38 @@ class ImageGenerationConfig:
     timeout: float = 300.0
 
 
+EMBEDDING_PROVIDERS = ("local", "endpoint")
+
+
+@dataclass(slots=True)
+class EmbeddingsConfig:
+    """Where file search gets its embeddings (retrieval/embedders.py)."""
+
+    provider: str = "local"  # one of EMBEDDING_PROVIDERS
+    base_url: str | None = None  # endpoint: `{base_url}/embeddings`
+    model: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    batch_size: int = 64
+
+
+@dataclass(slots=True)
+class CodeInterpreterConfig:
+    """The sandbox behind the hosted `code_interpreter` tool and the Containers API
+    (responsa/sandbox/)."""
+
+    enabled: bool = True
+    data_dir: str | None = None  # None: beside the SQLite database (`containers_dir`)
+    memory_mb: int = 1024
+    cpu_seconds: int = 60
+    timeout_seconds: float = 30.0
+    file_size_mb: int = 64
+    max_processes: int = 64
+    output_kb: int = 64
+    sandbox_uid: int = 65534
+    expires_after_minutes: int = 20
+
+
 @dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -165,8 +222,14 @@ class Settings:
     secret_key: str | None = None
     webhooks: list[WebhookConfig] = field(default_factory=list)
     mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
+    # Glob patterns a request's MCP `server_url` must match; None: any URL. The configured
+    # `mcp_servers` are the operator's own and always allowed.
+    mcp_server_urls: list[str] | None = None
     web_search: WebSearchConfig | None = None  # None: client-declared web_search is not offered
     image_generation: ImageGenerationConfig | None = None  # None: image_generation is refused
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+    files_dir: str | None = None  # None: `files/` next to a SQLite database, else data/files
+    code_interpreter: CodeInterpreterConfig = field(default_factory=CodeInterpreterConfig)
 
 
 def load_settings(
@@ -205,7 +268,7 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    for key in ("host", "database", "default_provider", "secret_key"):
+    for key in ("host", "database", "default_provider", "secret_key", "files_dir"):
         if key in data:
             setattr(settings, key, str(data[key]))
     if "port" in data:
@@ -227,10 +290,16 @@ def _apply_file(settings: Settings, path: Path, environ: Mapping[str, str]) -> N
     if "image_generation" in data:
         settings.image_generation = _image_generation_from_table(data["image_generation"],
                                                                  environ)
+    if "embeddings" in data:
+        settings.embeddings = _embeddings_from_table(data["embeddings"], environ)
+    if "code_interpreter" in data:
+        settings.code_interpreter = _code_interpreter_from_table(data["code_interpreter"])
     if "webhooks" in data:
         settings.webhooks = webhooks_from_tables(data["webhooks"], environ)
     for name, table in (data.get("mcp_servers") or {}).items():
         settings.mcp_servers[name] = _mcp_server_from_table(name, table, environ)
+    if "mcp_server_urls" in data:
+        settings.mcp_server_urls = [str(pattern) for pattern in data["mcp_server_urls"]]
 
 
 def _section_values(section: str, table: Any, allowed: set[str],
@@ -270,6 +339,51 @@ def _image_generation_from_table(table: Any,
     if not values.get("base_url"):
         raise ConfigError("image_generation.base_url is required")
     return ImageGenerationConfig(**values)
+
+
+def _embeddings_from_table(table: Any, environ: Mapping[str, str]) -> EmbeddingsConfig:
+    values = _section_values("embeddings", table,
+                             {f.name for f in fields(EmbeddingsConfig)}, environ)
+    provider = values.get("provider", "local")
+    if provider not in EMBEDDING_PROVIDERS:
+        raise ConfigError(f"embeddings.provider must be one of {list(EMBEDDING_PROVIDERS)}, "
+                          f"got {provider!r}")
+    if provider == "endpoint" and not (values.get("base_url") and values.get("model")):
+        raise ConfigError("embeddings: the endpoint provider needs base_url and model")
+    return EmbeddingsConfig(**values)
+def containers_dir(settings: Settings) -> Path:
+    """Where container folders live: the configured `data_dir`, else a `containers` folder
+    beside the SQLite database, else `data/containers`."""
+    configured = settings.code_interpreter.data_dir
+    return Path(configured) if configured else _beside_database(settings, "containers")
+
+
+def files_dir(settings: Settings) -> Path:
+    """Where uploaded files' bytes live: `files_dir`, else a `files` folder beside the SQLite
+    database, else `data/files` (replicas sharing PostgreSQL must share it)."""
+    return Path(settings.files_dir) if settings.files_dir else _beside_database(settings, "files")
+
+
+def _beside_database(settings: Settings, name: str) -> Path:
+    database = settings.database
+    if database.startswith("sqlite:///") and ":memory:" not in database:
+        return Path(database.removeprefix("sqlite:///")).parent / name
+    return Path("data") / name
+
+
+def _code_interpreter_from_table(table: Any) -> CodeInterpreterConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("code_interpreter must be a table")
+    unknown = set(table) - {f.name for f in fields(CodeInterpreterConfig)}
+    if unknown:
+        raise ConfigError(f"code_interpreter: unknown setting(s) {sorted(unknown)}")
+    config = CodeInterpreterConfig(**table)
+    for name in ("memory_mb", "cpu_seconds", "timeout_seconds", "file_size_mb", "max_processes",
+                 "output_kb", "expires_after_minutes"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"code_interpreter.{name} must be a positive number")
+    return config
 
 
 def _provider_from_table(

@@ -119,6 +119,9 @@ def test_background_runs_on_one_replica_and_resumes_on_the_other(
     # Polled on B while A runs it: in progress, with output already stored.
     running = _until(lambda: (r := b.responses.retrieve(created.id)).output and r)
     assert running.status == "in_progress"
+    listed = b.responses.input_items.list(created.id).data
+    assert [(item.type, item.content[0].text) for item in listed] == [  # type: ignore[union-attr]
+        ("message", "hi")]
     # Resumed on B from the middle of the stream: live until the end, no gap, no duplicate.
     with b.responses.retrieve(created.id, stream=True, starting_after=3) as stream:
         resumed = [event.model_dump(mode="json", exclude_unset=True) for event in stream]
@@ -248,6 +251,28 @@ def test_kill_9_mid_run_on_postgres_another_replica_ends_it(
         assert followed[-1]["type"] == "response.failed"
         assert [e["sequence_number"] for e in followed] == list(range(3, 3 + len(followed)))
         _assert_failed_by_the_dead_replica(b, survivor, followed_run.id)
+
+
+@pytest.mark.parametrize("pair", ["postgres"], indirect=True)
+def test_a_stalled_replica_that_lost_its_run_stores_nothing_more(
+        pair: Pair, scripted: ScriptedUpstream) -> None:
+    """A replica frozen past its lease (SIGSTOP) finds on waking that the other replica ended
+    its run; it must not overwrite that end with its own, nor announce it again."""
+    stalled, other = pair
+    b = sdk_client(other)
+    created = sdk_client(stalled).responses.create(
+        model=scripted.play(_held(hold=0.5)), input="hi", background=True)
+    _until(lambda: len(b.responses.retrieve(created.id).output))
+    time.sleep(0.1)
+    os.kill(stalled.pid, signal.SIGSTOP)  # the upstream finishes meanwhile, unread
+    try:
+        _assert_failed_by_the_dead_replica(b, other, created.id)
+    finally:
+        os.kill(stalled.pid, signal.SIGCONT)
+    ended = b.responses.retrieve(created.id)
+    time.sleep(LEASE)  # the woken replica reads the rest of its stream and ends its run
+    assert b.responses.retrieve(created.id) == ended
+    _assert_failed_by_the_dead_replica(b, other, created.id)
 
 
 def test_kill_9_mid_run_on_sqlite_the_restarted_replica_ends_it(

@@ -102,8 +102,7 @@ def proxy(codex_server: RunningResponsa) -> Iterator[RecordingProxy]:
 def run_codex(tmp_path: Path, proxy: RecordingProxy, model: str, prompt: str, *config: str,
               sandbox: str = "danger-full-access") -> tuple[subprocess.CompletedProcess[str], Path]:
     """`codex exec` in a fresh working directory; returns the process and the directory."""
-    if not CODEX.exists():
-        pytest.skip("the Codex CLI is not installed (make install-test runs npm ci)")
+    assert CODEX.exists(), "the Codex CLI is not installed (make install-test runs npm ci)"
     work, home = tmp_path / "work", tmp_path / "codex-home"
     work.mkdir()
     home.mkdir()

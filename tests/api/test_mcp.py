@@ -56,6 +56,12 @@ timeout = 1
 """
 
 
+def _allowed_urls(mcp: McpTestServer) -> str:
+    """Requests may reach the test server only (a top-level key: it goes before the tables)."""
+    origin = mcp.url.removesuffix("/mcp")
+    return f'mcp_server_urls = ["{origin}/*"]\n'
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def responsa(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              llama: LlamaServer, scripted: ScriptedUpstream,
@@ -63,7 +69,7 @@ def responsa(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     tmp = tmp_path_factory.mktemp(f"responsa-mcp-{request.param}")
     database = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
     with (mock.patch.dict(os.environ, {"MCP_TEST_CORP_TOKEN": TOKEN}),
-          serving(tmp, config_text(llama, scripted, _deployment_config(mcp)),
+          serving(tmp, _allowed_urls(mcp) + config_text(llama, scripted, _deployment_config(mcp)),
                   database=database) as running):
         yield running
 
@@ -372,6 +378,8 @@ def test_a_slow_call_times_out(client: OpenAI, mcp: McpTestServer, scripted: Scr
     ({"type": "mcp", "server_label": "x", "connector_id": "connector_gmail"},
      "tools[0].connector_id"),
     ({"type": "mcp", "server_label": "nowhere"}, "tools[0].server_url"),
+    ({"type": "mcp", "server_label": "metadata", "server_url": "http://169.254.169.254/mcp"},
+     "tools[0].server_url"),  # not among the deployment's `mcp_server_urls`
 ])
 def test_servers_that_cannot_be_reached_are_refused(client: OpenAI, scripted: ScriptedUpstream,
                                                    sqlite_only: None, tool: dict[str, Any],

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import orjson
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from starlette.types import Message, Receive, Scope, Send
+
+from tests.support.asgi import ThreadedAsgiServer
 
 # What `lookup` knows: the tests ask for these keys by exact arguments.
 DIRECTORY = {"alice": "alice@example.com", "bob": "bob@example.com"}
@@ -45,15 +43,12 @@ def build_server() -> MCPServer:
     return server
 
 
-class McpTestServer:
+class McpTestServer(ThreadedAsgiServer):
     """The server on both transports: streamable HTTP at `/mcp`, SSE at `/sse`."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []  # headers of every HTTP request, in order
         self.methods: list[str] = []  # JSON-RPC methods called, in order
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         mcp = build_server()
         self._http = mcp.streamable_http_app(stateless_http=True, json_response=True)
         self._sse = mcp.sse_app()
@@ -97,28 +92,6 @@ class McpTestServer:
             return message
 
         return recording
-
-    def start(self) -> McpTestServer:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="critical", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("MCP test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def running() -> Iterator[McpTestServer]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tests.support.asgi import read_body
 from tests.support.scripted_upstream import Drop, Pause, ScriptedUpstream, _send_json
 
 JSONDict = dict[str, Any]
@@ -117,12 +118,7 @@ class ScriptedAnthropic(ScriptedUpstream):
         if scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         path = scope["path"]
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         if path == "/v1/models":

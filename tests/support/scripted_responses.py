@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tests.support.asgi import read_body
 from tests.support.scripted_upstream import Drop, Pause, ScriptedUpstream, _send_json
 
 JSONDict = dict[str, Any]
@@ -165,12 +166,7 @@ class ScriptedResponses(ScriptedUpstream):
         if scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)
             return
-        raw = b""
-        while True:
-            received = await receive()
-            raw += received.get("body", b"")
-            if not received.get("more_body"):
-                break
+        raw = await read_body(receive)
         path = scope["path"]
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         if path == "/v1/models":

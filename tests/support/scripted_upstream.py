@@ -9,15 +9,14 @@ or broken streams. It is a real HTTP server on 127.0.0.1 (uvicorn in a thread). 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import uvicorn
+
+from tests.support.asgi import ThreadedAsgiServer, answer_lifespan, read_body
 
 
 @dataclass
@@ -78,15 +77,12 @@ def text_script(*pieces: str, finish: str = "stop") -> Script:
     return Script(chunks)
 
 
-class ScriptedUpstream:
+class ScriptedUpstream(ThreadedAsgiServer):
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}
         self._queued: dict[str, list[Script]] = {}  # later calls' scripts (`play` with several)
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[tuple[str, float]] = []  # (model, time.monotonic()) per request
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -108,16 +104,9 @@ class ScriptedUpstream:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["path"].endswith("/models"):
             await _send_json(send, 200, {"object": "list", "data": [
                 {"id": name, "object": "model", "created": 0, "owned_by": "scripted"}
@@ -155,28 +144,6 @@ class ScriptedUpstream:
             await send({"type": "http.response.body", "body": data, "more_body": True})
         tail = b"data: [DONE]\n\n" if script.done else b""
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-    def start(self) -> ScriptedUpstream:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="critical", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("scripted upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 async def _send_whole(send: Any, script: Script) -> None:

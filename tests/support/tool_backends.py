@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +28,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-import uvicorn
+
+from tests.support.asgi import ThreadedAsgiServer, answer_lifespan, read_body
 
 CORPUS = [
     {"url": "https://docs.python.org/3/library/asyncio.html", "title": "asyncio — Asynchronous I/O",
@@ -60,11 +58,8 @@ class Recorded:
 
 
 @dataclass
-class _Server:
+class _Server(ThreadedAsgiServer):
     requests: list[Recorded] = field(default_factory=list)
-    port: int = 0
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -72,16 +67,9 @@ class _Server:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         recorded = Recorded(scope["method"], scope["path"], query, headers,
@@ -91,26 +79,6 @@ class _Server:
 
     async def handle(self, request: Recorded, send: Any) -> None:
         raise NotImplementedError
-
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(self, log_level="critical", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("test backend did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 async def send_json(send: Any, status: int, body: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -46,6 +47,9 @@ class BackgroundRunner:
         self._lease = lease_seconds
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._active: dict[str, ResponseRun] = {}  # the runs being driven here, by id
+        # Runs whose lease another replica took over: this one must stop without storing their
+        # end, which is now the other replica's to store.
+        self._lost: set[str] = set()
         self._stopping = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], Awaitable[None]] | None = None
@@ -79,7 +83,8 @@ class BackgroundRunner:
         await self.store.enqueue_run(response_id, run.response["created_at"], body,
                                      owner=self.replica_id, lease_seconds=self._lease)
         queued = {**run.response, "status": "queued", "output": []}
-        await self.store.save_response(StoredResponse(queued))
+        # Its input is listable at once, as the real API's is, not only once the run ends.
+        await self.store.save_response(StoredResponse(queued, run.context.input_items))
         self._launch(response_id, self._drive(run, compaction))
         return queued
 
@@ -108,6 +113,7 @@ class BackgroundRunner:
     async def _drive(self, run: ResponseRun, compaction: JSONDict | None) -> None:
         response_id = str(run.response["id"])
         self._active[response_id] = run
+        run.may_save = functools.partial(self._holds, response_id)
         publisher = _Publisher(self, run.response)
         # An async generator (closing it ends the run); typed as a plain iterator upstream.
         events = cast(AsyncGenerator[JSONDict, None], run.events())
@@ -117,7 +123,7 @@ class BackgroundRunner:
             begun = True
             async for event in events:
                 publisher.add(event)
-                if event["type"] in TERMINAL_EVENTS:
+                if event["type"] in TERMINAL_EVENTS and await self._holds(response_id):
                     await publisher.close()  # the log is complete before the final save
         except asyncio.CancelledError:
             # Cancelled inside `events()`, the run already ended as cancelled (or failed, when
@@ -134,8 +140,12 @@ class BackgroundRunner:
         finally:
             del self._active[response_id]
             await events.aclose()  # upstream closed, final save
-            await publisher.close()
-            await self._finished(run.response)
+            if response_id in self._lost:
+                self._lost.discard(response_id)
+                publisher.drop()
+            else:
+                await publisher.close()
+                await self._finished(run.response)
 
     async def _end_unbegun(self, run: ResponseRun, events: AsyncGenerator[JSONDict, None],
                            publisher: _Publisher, error: ResponsaError | None) -> None:
@@ -174,16 +184,39 @@ class BackgroundRunner:
                 for response_id, cancel_requested in held.items():
                     if cancel_requested:  # a cancel notice was lost
                         self._cancel_local(response_id)
-                for response_id in self._runs.keys() - held.keys():
-                    # Our lease lapsed (an event loop stalled for most of a lease) and another
-                    # replica took the run over; the two may now both write its end.
-                    logger.warning("lost the lease of background response %s", response_id)
+                for response_id in self._active.keys() - held.keys():
+                    # Our lease lapsed (this event loop stalled for most of a lease): another
+                    # replica took the run over and ends it; stop here without storing more.
+                    self._lose(response_id)
                 for claim in await self.store.claim_expired_runs(
                         self.replica_id, lease_seconds=self._lease, limit=_CLAIM_LIMIT):
                     self._launch(claim.response_id, self._recover(claim))
             except Exception:  # the database may be briefly away; try again next beat
                 logger.exception("background heartbeat failed")
             await asyncio.sleep(interval)
+
+    async def _holds(self, response_id: str) -> bool:
+        """Whether this replica still holds the run's lease, renewed for a full lease so that
+        what it stores next cannot race a takeover."""
+        if response_id in self._lost:
+            return False
+        try:
+            held = await self.store.renew_runs(self.replica_id, [response_id],
+                                               lease_seconds=self._lease)
+        except Exception:  # the database is away: store the end anyway rather than lose it
+            logger.exception("could not renew the lease of %s", response_id)
+            return True
+        if response_id not in held:
+            self._lose(response_id)
+        return response_id not in self._lost
+
+    def _lose(self, response_id: str) -> None:
+        if response_id not in self._lost:
+            logger.warning("lost the lease of background response %s", response_id)
+            self._lost.add(response_id)
+            task = self._runs.get(response_id)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()  # the run's own task, asking, stops by itself
 
     async def _recover(self, claim: ClaimedRun) -> None:
         """Take over a run whose replica died: run it again if it never stored an event,
@@ -237,6 +270,12 @@ class _Publisher:
     def add(self, event: JSONDict) -> None:
         self._pending.append(event)
         self._wake.set()
+
+    def drop(self) -> None:
+        """Stop without storing what is pending."""
+        self._closed = True
+        self._pending.clear()
+        self._task.cancel()
 
     async def close(self) -> None:
         """Store what is pending and stop (idempotent)."""

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -101,6 +101,7 @@ class Engine:
                                                 first_new=context.history_length)
             request = await fit_context_window(provider, request, body.get("truncation"))
             hosted = HostedTools.from_request(body, self.services, skip=not_offered)
+            await hosted.check()
         response = initial_response(body, model=body["model"])
         if response_id is not None and created_at is not None:
             response["id"], response["created_at"] = response_id, created_at
@@ -162,6 +163,9 @@ class ResponseRun:
         self._approved_calls: list[HostedCall] = []
         # Declared tool kinds this server could not offer the model (`_not_offered`).
         self.unavailable_tools: tuple[str, ...] = ()
+        # Asked before the final save; False: the run is no longer ours to store (a background
+        # run whose lease another replica took over).
+        self.may_save: Callable[[], Awaitable[bool]] | None = None
         if hosted:  # web search annotates the answer with the results it cites
             self._builder.annotate = hosted.citations
 
@@ -327,20 +331,23 @@ class ResponseRun:
         await self._open_upstream()
 
     async def _finish(self) -> None:
-        save: asyncio.Task[None] | None = None
-        # Only a response that completed (or ended incomplete) extends its conversation.
-        conversation_id = (self._context.conversation_id
-                           if self.response["status"] in _EXTENDS_CONVERSATION else None)
-        record = StoredResponse(self.response, self._context.input_items, self._events)
-        if self.response["store"]:
-            save = self._engine.save_in_background(record, conversation_id=conversation_id)
-        elif conversation_id is not None:
-            save = self._engine.extend_in_background(conversation_id, record.conversation_items)
+        save = self._save() if self.may_save is None or await self.may_save() else None
         # Shielded: a cancelled request must still close the upstream and finish its save.
         await asyncio.shield(self._exit_stack.aclose())
         await asyncio.shield(self._hosted.aclose())
         if save is not None:
             await asyncio.shield(save)
+
+    def _save(self) -> asyncio.Task[None] | None:
+        # Only a response that completed (or ended incomplete) extends its conversation.
+        conversation_id = (self._context.conversation_id
+                           if self.response["status"] in _EXTENDS_CONVERSATION else None)
+        record = StoredResponse(self.response, self._context.input_items, self._events)
+        if self.response["store"]:
+            return self._engine.save_in_background(record, conversation_id=conversation_id)
+        if conversation_id is not None:
+            return self._engine.extend_in_background(conversation_id, record.conversation_items)
+        return None
 
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"

@@ -11,7 +11,9 @@ JSONDict = dict[str, Any]
 
 LOGPROBS = "message.output_text.logprobs"
 WEB_SEARCH_SOURCES = "web_search_call.action.sources"
+FILE_SEARCH_RESULTS = "file_search_call.results"
 INPUT_IMAGE_URLS = "message.input_image.image_url"
+CODE_OUTPUTS = "code_interpreter_call.outputs"
 
 
 def initial_response(body: JSONDict, *, model: str) -> JSONDict:
@@ -88,8 +90,9 @@ def _conversation(value: Any) -> JSONDict | None:
 
 
 def render_response(response: JSONDict, include: frozenset[str]) -> JSONDict:
-    """A Response as `include` shows it: logprobs and web search sources only when asked.
-    Both are stored whole; this is the one place they are left out on the way to a client."""
+    """A Response as `include` shows it: logprobs, web search sources, file search results and
+    code interpreter outputs only when asked. All are stored whole; this is the one place they
+    are left out on the way to a client."""
     output = response["output"]
     rendered = [render_output_item(item, include) for item in output]
     if all(new is old for new, old in zip(rendered, output, strict=True)):
@@ -101,10 +104,15 @@ def render_output_item(item: JSONDict, include: frozenset[str]) -> JSONDict:
     kind = item.get("type")
     if kind == "message" and LOGPROBS not in include:
         return _without_logprobs(item)
+    if (kind == "file_search_call" and FILE_SEARCH_RESULTS not in include
+            and item.get("results") is not None):
+        return {**item, "results": None}
     if kind == "web_search_call" and WEB_SEARCH_SOURCES not in include:
         action = item.get("action")
         if isinstance(action, dict) and "sources" in action:
             return {**item, "action": {k: v for k, v in action.items() if k != "sources"}}
+    if kind == "code_interpreter_call" and CODE_OUTPUTS not in include and item.get("outputs"):
+        return {**item, "outputs": None}
     return item
 
 

@@ -19,6 +19,7 @@ from responsa.errors import InvalidRequestError
 from responsa.ids import new_id
 from responsa.providers.deltas import ToolCallDelta
 from responsa.tools.base import (
+    CheckedTool,
     CitingTool,
     HostedCall,
     HostedOutcome,
@@ -106,7 +107,14 @@ class HostedTools:
         """The annotations the tools put on one finished `output_text` part."""
         found = [annotation for tool in self.tools if isinstance(tool, CitingTool)
                  for annotation in tool.citations(text)]
-        return sorted(found, key=lambda annotation: int(annotation["start_index"]))
+        # url_citation spans text from `start_index`; file_citation points at one `index`.
+        return sorted(found, key=lambda a: int(a.get("start_index", a.get("index")) or 0))
+
+    async def check(self) -> None:
+        """Refuse the request (before it starts) if a tool names what does not exist."""
+        for tool in self.tools:
+            if isinstance(tool, CheckedTool):
+                await tool.check()
 
     async def prepare(self, history: list[JSONDict], sink: OutputSink) -> list[HostedCall]:
         calls: list[HostedCall] = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from responsa.store.containers import ContainerStore
+from responsa.store.files import FileStore
 from responsa.store.prompts import PromptStore
 from responsa.store.runs import RunStore
 
@@ -50,8 +52,9 @@ class ItemPage:
     has_more: bool
 
 
-class Store(PromptStore, RunStore, Protocol):
-    # Prompt templates: see store/prompts.py. Background runs: see store/runs.py.
+class Store(PromptStore, RunStore, FileStore, ContainerStore, Protocol):
+    # Prompt templates: store/prompts.py. Background runs: store/runs.py. Files and vector
+    # stores: store/files.py. Code interpreter containers: store/containers.py.
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""

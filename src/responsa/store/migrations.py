@@ -132,6 +132,113 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX background_runs_by_lease ON background_runs (lease_until)",
         ),
     ),
+    Migration(
+        "0005_files_vector_stores",
+        (
+            # Uploaded files: the File object; the bytes live on disk (api/file_blobs.py).
+            """
+            CREATE TABLE files (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                purpose TEXT NOT NULL,
+                file TEXT NOT NULL
+            )
+            """,
+            # `file_counts`, `usage_bytes` and `status` are computed from the files on read.
+            """
+            CREATE TABLE vector_stores (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                store TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE vector_store_file_batches (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                vector_store_pk INTEGER NOT NULL REFERENCES vector_stores (pk) ON DELETE CASCADE,
+                batch TEXT NOT NULL,
+                cancelled INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            # `status` and `usage_bytes` mirror the object's, for counting.
+            """
+            CREATE TABLE vector_store_files (
+                pk INTEGER PRIMARY KEY,
+                vector_store_pk INTEGER NOT NULL REFERENCES vector_stores (pk) ON DELETE CASCADE,
+                file_id TEXT NOT NULL,
+                batch_id TEXT,
+                status TEXT NOT NULL,
+                usage_bytes INTEGER NOT NULL DEFAULT 0,
+                item TEXT NOT NULL,
+                UNIQUE (vector_store_pk, file_id)
+            )
+            """,
+            "CREATE INDEX vector_store_files_by_file ON vector_store_files (file_id)",
+            "CREATE INDEX vector_store_files_by_batch ON vector_store_files (batch_id)",
+            # One row per chunk; `embedding` is float32 little-endian (retrieval/vectors.py).
+            """
+            CREATE TABLE file_chunks (
+                pk INTEGER PRIMARY KEY,
+                vector_store_file_pk INTEGER NOT NULL
+                    REFERENCES vector_store_files (pk) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                embedding BLOB NOT NULL
+            )
+            """,
+            "CREATE INDEX file_chunks_by_file ON file_chunks (vector_store_file_pk)",
+            # Full-text index over the chunks, kept in step by triggers (cascades fire them).
+            """
+            CREATE VIRTUAL TABLE file_chunks_fts USING fts5 (
+                text, content = 'file_chunks', content_rowid = 'pk',
+                tokenize = 'porter unicode61'
+            )
+            """,
+            """
+            CREATE TRIGGER file_chunks_indexed AFTER INSERT ON file_chunks BEGIN
+                INSERT INTO file_chunks_fts (rowid, text) VALUES (new.pk, new.text);
+            END
+            """,
+            """
+            CREATE TRIGGER file_chunks_unindexed AFTER DELETE ON file_chunks BEGIN
+                INSERT INTO file_chunks_fts (file_chunks_fts, rowid, text)
+                VALUES ('delete', old.pk, old.text);
+            END
+            """,
+        ),
+    ),
+    Migration(
+        "0006_containers",
+        (
+            # Code interpreter containers; their files' bytes live in the container's folder.
+            """
+            CREATE TABLE containers (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                last_active_at INTEGER NOT NULL,
+                expires_minutes INTEGER NOT NULL,
+                memory_limit TEXT NOT NULL,
+                status TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                container_pk INTEGER NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                stamp TEXT NOT NULL,
+                UNIQUE (container_pk, path)
+            )
+            """,
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -345,6 +452,94 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 END IF;
             END
             $fn$
+            """,
+        ),
+    ),
+    Migration(
+        "0005_files_vector_stores",
+        (
+            """
+            CREATE TABLE files (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                purpose text NOT NULL,
+                file json NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE vector_stores (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                store json NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE vector_store_file_batches (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                vector_store_pk bigint NOT NULL REFERENCES vector_stores (pk) ON DELETE CASCADE,
+                batch json NOT NULL,
+                cancelled boolean NOT NULL DEFAULT false
+            )
+            """,
+            """
+            CREATE TABLE vector_store_files (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                vector_store_pk bigint NOT NULL REFERENCES vector_stores (pk) ON DELETE CASCADE,
+                file_id text NOT NULL,
+                batch_id text,
+                status text NOT NULL,
+                usage_bytes bigint NOT NULL DEFAULT 0,
+                item json NOT NULL,
+                UNIQUE (vector_store_pk, file_id)
+            )
+            """,
+            "CREATE INDEX vector_store_files_by_file ON vector_store_files (file_id)",
+            "CREATE INDEX vector_store_files_by_batch ON vector_store_files (batch_id)",
+            # Vectors as real[] scanned exactly (pgvector is not in Debian 12's PostgreSQL 15);
+            # the full-text vector is generated, with a GIN index for `@@`.
+            """
+            CREATE TABLE file_chunks (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                vector_store_file_pk bigint NOT NULL
+                    REFERENCES vector_store_files (pk) ON DELETE CASCADE,
+                position integer NOT NULL,
+                text text NOT NULL,
+                embedding real[] NOT NULL,
+                tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
+            )
+            """,
+            "CREATE INDEX file_chunks_by_file ON file_chunks (vector_store_file_pk)",
+            "CREATE INDEX file_chunks_tsv ON file_chunks USING gin (tsv)",
+        ),
+    ),
+    Migration(
+        "0006_containers",
+        (
+            """
+            CREATE TABLE containers (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                name text NOT NULL,
+                created_at bigint NOT NULL,
+                last_active_at bigint NOT NULL,
+                expires_minutes integer NOT NULL,
+                memory_limit text NOT NULL,
+                status text NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE container_files (
+                pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                container_pk bigint NOT NULL REFERENCES containers (pk) ON DELETE CASCADE,
+                path text NOT NULL,
+                bytes bigint NOT NULL,
+                created_at bigint NOT NULL,
+                source text NOT NULL,
+                stamp text NOT NULL,
+                UNIQUE (container_pk, path)
+            )
             """,
         ),
     ),

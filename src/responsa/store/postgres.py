@@ -27,6 +27,8 @@ from responsa.store._rows import (
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
 from responsa.store.migrations import migrate_postgres
+from responsa.store.postgres_containers import PostgresContainers
+from responsa.store.postgres_files import PostgresFiles
 from responsa.store.postgres_prompts import PostgresPrompts
 from responsa.store.postgres_runs import PostgresRuns
 
@@ -130,7 +132,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     still rolls back any transaction left open."""
 
 
-class PostgresStore(PostgresPrompts, PostgresRuns):
+class PostgresStore(PostgresPrompts, PostgresRuns, PostgresFiles, PostgresContainers):
     """The Store protocol on PostgreSQL. `dsn` is a postgresql:// (or postgres://) URL."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:

@@ -39,6 +39,8 @@ from responsa.store._rows import (
 )
 from responsa.store.base import ItemPage, JSONDict, Order, StoredResponse
 from responsa.store.migrations import migrate_sqlite, rollback
+from responsa.store.sqlite_containers import SQLiteContainers
+from responsa.store.sqlite_files import SQLiteFiles
 from responsa.store.sqlite_prompts import SQLitePrompts
 from responsa.store.sqlite_runs import SQLiteRuns
 
@@ -173,7 +175,7 @@ def _resolve(
         loop.call_soon_threadsafe(settle)
 
 
-class SQLiteStore(SQLitePrompts, SQLiteRuns):
+class SQLiteStore(SQLitePrompts, SQLiteRuns, SQLiteFiles, SQLiteContainers):
     """The Store protocol on a SQLite file (or ":memory:")."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

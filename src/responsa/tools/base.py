@@ -14,11 +14,14 @@ Later turns replay stored hosted items to the model as the function call and out
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from responsa.retrieval.services import FileServices
+    from responsa.sandbox.containers import Containers
     from responsa.tools.image_generation import ImagesEndpoint
     from responsa.tools.search_backends import SearchBackend
 
@@ -99,6 +102,15 @@ class CitingTool(Protocol):
         """Annotations for one finished `output_text` part, in text order."""
 
 
+@runtime_checkable
+class CheckedTool(Protocol):
+    """A hosted tool whose references are checked before the response starts (file search's
+    vector stores), so a bad one is a 400, not a failed response."""
+
+    async def check(self) -> None:
+        """Raise `InvalidRequestError` naming what does not exist."""
+
+
 ToolFactory = Callable[[JSONDict, int, "ToolServices"], HostedTool]
 """Builds a tool from the request's tool object and its index in `tools` (for error `param`s).
 Raises `InvalidRequestError` when the tool cannot run here (no backend configured, …)."""
@@ -117,3 +129,23 @@ class ToolServices:
     store: Any  # responsa.store.base.Store
     web_search: SearchBackend | None = None  # `[web_search]`; None: web_search is not offered
     images: ImagesEndpoint | None = None  # `[image_generation]`; None: the tool is refused
+    files: FileServices | None = None  # file bytes, embedder, ingestion (file_search)
+    containers: Containers | None = None  # `[code_interpreter]`; None: the tool is refused
+
+
+def string_argument(arguments: str, name: str) -> str | None:
+    """The non-blank string `name` of a call's JSON `arguments`, stripped; None when the
+    arguments are not JSON or it is missing, not a string, or blank."""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return None
+    value = parsed.get(name) if isinstance(parsed, dict) else None
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def failed_outcome(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
+    """Close `item` as `failed`; the model reads `reason`."""
+    done = {**item, "status": "failed"}
+    sink.close_item(done)
+    return HostedOutcome(done, reason)

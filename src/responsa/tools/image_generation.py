@@ -25,7 +25,14 @@ from responsa.config import ImageGenerationConfig, ProviderConfig
 from responsa.errors import InvalidRequestError, ResponsaError, UpstreamProtocolError
 from responsa.ids import new_id
 from responsa.providers.http_upstream import HTTPUpstream
-from responsa.tools.base import HostedCall, HostedOutcome, OutputSink, ToolServices
+from responsa.tools.base import (
+    HostedCall,
+    HostedOutcome,
+    OutputSink,
+    ToolServices,
+    failed_outcome,
+    string_argument,
+)
 from responsa.tools.registry import FACTORIES, REPLAYS
 
 JSONDict = dict[str, Any]
@@ -154,10 +161,10 @@ class ImageGenerationTool:
                           "status": "in_progress", "result": None}
         sink.open_item(dict(item))
         sink.item_event("response.image_generation_call.in_progress")
-        prompt = _prompt(call.arguments)
+        prompt = string_argument(call.arguments, "prompt")
         if prompt is None:
-            return _failed(sink, item, 'The arguments must be a JSON object {"prompt": string} '
-                                       "with a non-empty prompt.")
+            return failed_outcome(sink, item, 'The arguments must be a JSON object '
+                                  '{"prompt": string} with a non-empty prompt.')
         sink.item_event("response.image_generation_call.generating")
         final: FinalImage | None = None
         try:
@@ -169,7 +176,7 @@ class ImageGenerationTool:
                 else:
                     final = image
         except ResponsaError as exc:
-            return _failed(sink, item, f"The image generation failed: {exc.message}")
+            return failed_outcome(sink, item, f"The image generation failed: {exc.message}")
         assert final is not None  # generate() ends in a final image or raises
         sink.item_event("response.image_generation_call.completed")
         done = {**item, "status": "completed", "result": final.b64,
@@ -189,21 +196,6 @@ class ImageGenerationTool:
 
     async def aclose(self) -> None:
         return None  # the endpoint is the application's, shared by all responses
-
-
-def _prompt(arguments: str) -> str | None:
-    try:
-        parsed = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
-        return None
-    prompt = parsed.get("prompt") if isinstance(parsed, dict) else None
-    return prompt.strip() or None if isinstance(prompt, str) else None
-
-
-def _failed(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
-    done = {**item, "status": "failed"}
-    sink.close_item(done)
-    return HostedOutcome(done, reason)
 
 
 def image_generation_factory(tool: JSONDict, index: int,

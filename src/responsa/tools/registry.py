@@ -32,4 +32,9 @@ def replay_hosted_items(items: list[JSONDict]) -> list[JSONDict]:
 
 # The hosted tools register themselves on import (after the tables above exist).
 import responsa.tools.mcp  # noqa: E402, F401
-from responsa.tools import image_generation, web_search  # noqa: E402, F401
+from responsa.tools import (  # noqa: E402, F401
+    code_interpreter,
+    file_search,
+    image_generation,
+    web_search,
+)

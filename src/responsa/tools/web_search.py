@@ -26,7 +26,14 @@ from urllib.parse import urlsplit
 
 from responsa.errors import ResponsaError
 from responsa.ids import new_id
-from responsa.tools.base import HostedCall, HostedOutcome, OutputSink, ToolServices
+from responsa.tools.base import (
+    HostedCall,
+    HostedOutcome,
+    OutputSink,
+    ToolServices,
+    failed_outcome,
+    string_argument,
+)
 from responsa.tools.registry import FACTORIES, REPLAYS
 from responsa.tools.search_backends import SearchBackend, SearchQuery, SearchResult
 
@@ -75,20 +82,20 @@ class WebSearchTool:
         return []
 
     async def call(self, call: HostedCall, sink: OutputSink) -> HostedOutcome:
-        query = _query(call.arguments)
+        query = string_argument(call.arguments, "query")
         item: JSONDict = {"id": new_id("ws"), "type": "web_search_call", "status": "in_progress",
                           "action": {"type": "search", "query": query or ""}}
         sink.open_item(dict(item))
         sink.item_event("response.web_search_call.in_progress")
         if query is None:
-            return _failed(sink, item, 'The arguments must be a JSON object {"query": string} '
-                                       "with a non-empty query.")
+            return failed_outcome(sink, item, 'The arguments must be a JSON object '
+                                  '{"query": string} with a non-empty query.')
         sink.item_event("response.web_search_call.searching")
         try:
             found = await self.backend.search(SearchQuery(
                 query, self.count, self.allowed_domains, self.country))
         except ResponsaError as exc:
-            return _failed(sink, item, f"The web search failed: {exc.message}")
+            return failed_outcome(sink, item, f"The web search failed: {exc.message}")
         found = [result for result in found if _allowed(result.url, self.allowed_domains)]
         sink.item_event("response.web_search_call.completed")
         done = {**item, "status": "completed",
@@ -140,21 +147,6 @@ _URL_CHAR = re.compile(r"[\w/#?=&%~+-]")
 def _citation(result: SearchResult, start: int, end: int) -> JSONDict:
     return {"type": "url_citation", "url": result.url, "title": result.title,
             "start_index": start, "end_index": end}
-
-
-def _query(arguments: str) -> str | None:
-    try:
-        parsed = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
-        return None
-    query = parsed.get("query") if isinstance(parsed, dict) else None
-    return query.strip() or None if isinstance(query, str) else None
-
-
-def _failed(sink: OutputSink, item: JSONDict, reason: str) -> HostedOutcome:
-    done = {**item, "status": "failed"}
-    sink.close_item(done)
-    return HostedOutcome(done, reason)
 
 
 def _allowed(url: str, domains: tuple[str, ...]) -> bool:

@@ -22,8 +22,9 @@ JSONDict = dict[str, Any]
 
 
 def build(tool: JSONDict, index: int, services: ToolServices) -> HostedTool:
-    configured = getattr(services.settings, "mcp_servers", None) or {}
-    return McpHostedTool(tool, resolve_endpoint(tool, index, configured))
+    settings = services.settings
+    return McpHostedTool(tool, resolve_endpoint(tool, index, settings.mcp_servers,
+                                                settings.mcp_server_urls))
 
 
 FACTORIES["mcp"] = build

@@ -1,6 +1,8 @@
 """Which MCP server a request's `mcp` tool reaches, and with which headers.
 
-A tool with a `server_url` reaches that URL with the request's own `headers`/`authorization`.
+A tool with a `server_url` reaches that URL with the request's own `headers`/`authorization`,
+if the deployment allows it (`mcp_server_urls`: a server reachable from here may be one the
+client could not reach itself).
 A tool without one names a server of the deployment by its `server_label`
 (`[mcp_servers.NAME]` in the config): the deployment's credentials for that server are added
 here and nowhere else, so they reach only that server's URL. Connectors and tunnels are
@@ -9,7 +11,8 @@ ChatGPT-side services this server has no access to: they are refused.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +41,8 @@ class McpEndpoint:
         return [secret for secret in secrets if len(secret) >= 4]
 
 
-def resolve_endpoint(tool: JSONDict, index: int,
-                     configured: Mapping[str, McpServerConfig]) -> McpEndpoint:
+def resolve_endpoint(tool: JSONDict, index: int, configured: Mapping[str, McpServerConfig],
+                     allowed_urls: Sequence[str] | None = None) -> McpEndpoint:
     label = tool["server_label"]
     for key in ("connector_id", "tunnel_id"):
         if tool.get(key) is not None:
@@ -54,6 +57,11 @@ def resolve_endpoint(tool: JSONDict, index: int,
     url = tool.get("server_url")
     description = tool.get("server_description")
     if url:
+        if allowed_urls is not None and not any(
+                fnmatch.fnmatchcase(url, pattern) for pattern in allowed_urls):
+            raise InvalidRequestError(
+                f"Invalid 'tools[{index}].server_url': this deployment does not allow MCP "
+                f"servers at '{url}'.", param=f"tools[{index}].server_url", code="invalid_value")
         return McpEndpoint(label, url, headers, description)
     server = configured.get(label)
     if server is None:
