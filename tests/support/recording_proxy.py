@@ -8,14 +8,12 @@ body, the status answered and, for event streams, the events relayed. It is a re
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
+
+from tests.support.asgi import ThreadedAsgiServer, answer_lifespan, read_body
 
 
 @dataclass
@@ -29,27 +27,20 @@ class Exchange:
     text: str = ""  # a non-stream answer
 
 
-class RecordingProxy:
+class RecordingProxy(ThreadedAsgiServer):
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")  # e.g. http://127.0.0.1:PORT
         self.exchanges: list[Exchange] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
+            await answer_lifespan(receive, send)
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         headers = {key.decode(): value.decode() for key, value in scope["headers"]
                    if key.lower() not in (b"host", b"content-length")}
         exchange = Exchange(scope["method"], scope["path"], headers,
@@ -80,24 +71,3 @@ class RecordingProxy:
     def responses(self) -> list[Exchange]:
         """The `POST …/responses` exchanges, in order."""
         return [e for e in self.exchanges if e.method == "POST" and e.path.endswith("/responses")]
-
-    def start(self) -> RecordingProxy:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(self, log_level="critical", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("recording proxy did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
