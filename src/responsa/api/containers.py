@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.query import int_param, order_param
 from responsa.errors import InvalidRequestError
 from responsa.protocol.containers import ContainerCreateRequest, ContainerFileCreateRequest
@@ -73,7 +73,7 @@ async def retrieve_container(request: Request) -> Response:
 async def delete_container(request: Request) -> Response:
     container_id = request.path_params["container_id"]
     await _containers(request).delete(container_id)
-    return json_response({"id": container_id, "object": "container.deleted", "deleted": True})
+    return deleted_response(container_id, "container.deleted")
 
 
 async def create_file(request: Request) -> Response:
@@ -126,7 +126,7 @@ async def delete_file(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     await containers.get(container_id)
     await containers.delete_file(container_id, file_id)
-    return json_response({"id": file_id, "object": "container.file.deleted", "deleted": True})
+    return deleted_response(file_id, "container.file.deleted")
 
 
 _CONTAINER = "/v1/containers/{container_id}"

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.query import include_param, int_param, order_param
 from responsa.engine.context import conversation_not_found, with_id
 from responsa.engine.snapshot import render_input_item
@@ -84,8 +84,7 @@ async def delete_conversation(request: Request) -> Response:
     conversation_id = request.path_params["conversation_id"]
     if not await _store(request).delete_conversation(conversation_id):
         raise conversation_not_found(conversation_id)
-    return json_response({"id": conversation_id, "object": "conversation.deleted",
-                          "deleted": True})
+    return deleted_response(conversation_id, "conversation.deleted")
 
 
 async def add_items(request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.listing import list_object, page_params
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_file_id
@@ -131,7 +131,7 @@ async def delete_file(request: Request) -> Response:
     if not await store_of(request).delete_file(file_id):
         raise file_not_found(file_id)
     await services_of(request).blobs.delete(file_id)
-    return json_response({"id": file_id, "object": "file", "deleted": True})
+    return deleted_response(file_id, "file")
 
 
 routes = [

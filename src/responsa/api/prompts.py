@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.query import int_param, order_param
 from responsa.errors import NotFoundError
 from responsa.ids import new_id
@@ -81,7 +81,7 @@ async def delete_prompt(request: Request) -> Response:
     prompt_id = request.path_params["prompt_id"]
     if not await _store(request).delete_prompt(prompt_id):
         raise prompt_not_found(prompt_id)
-    return json_response({"id": prompt_id, "object": "prompt.deleted", "deleted": True})
+    return deleted_response(prompt_id, "prompt.deleted")
 
 
 routes = [

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.query import bool_param, include_param, int_param, order_param
 from responsa.api.sse import EventStreamResponse
 from responsa.engine.background import BackgroundRunner
@@ -105,7 +105,7 @@ async def delete_response(request: Request) -> Response:
     response_id = request.path_params["response_id"]
     if not await _engine(request).store.delete_response(response_id):
         raise _not_found(response_id)
-    return json_response({"id": response_id, "object": "response", "deleted": True})
+    return deleted_response(response_id, "response")
 
 
 async def cancel_response(request: Request) -> Response:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from responsa.api.files import existing_file, services_of, store_of
-from responsa.api.json import json_response
+from responsa.api.json import deleted_response, json_response
 from responsa.api.listing import list_object, page_params
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
@@ -116,8 +116,7 @@ async def delete_vector_store(request: Request) -> Response:
     vector_store_id = request.path_params["vector_store_id"]
     if not await store_of(request).delete_vector_store(vector_store_id):
         raise vector_store_not_found(vector_store_id)
-    return json_response({"id": vector_store_id, "object": "vector_store.deleted",
-                          "deleted": True})
+    return deleted_response(vector_store_id, "vector_store.deleted")
 
 
 async def search(request: Request) -> Response:
@@ -228,8 +227,7 @@ async def update_vector_store_file(request: Request) -> Response:
 async def delete_vector_store_file(request: Request) -> Response:
     current = await _existing_file(request)
     await store_of(request).delete_vector_store_file(current["vector_store_id"], current["id"])
-    return json_response({"id": current["id"], "object": "vector_store.file.deleted",
-                          "deleted": True})
+    return deleted_response(current["id"], "vector_store.file.deleted")
 
 
 async def vector_store_file_content(request: Request) -> Response:
