@@ -130,6 +130,26 @@ def test_code_writes_files_that_are_shown_downloadable_and_cited(
         {"type": "image", "url": "data:image/png;base64," + base64.b64encode(PNG).decode()}]
 
 
+def test_pandas_and_matplotlib_draw_a_chart(client: OpenAI, scripted: ScriptedUpstream) -> None:
+    """What models write first: a DataFrame, then a plot saved as a picture."""
+    code = ("import pandas as pd, matplotlib.pyplot as plt\n"
+            "df = pd.DataFrame({'x': [1, 2, 3], 'y': [2, 4, 9]})\n"
+            "print(df['y'].sum())\n"
+            "df.plot(x='x', y='y')\n"
+            "plt.savefig('/mnt/data/chart.png')")
+    model = scripted.play(python_call(code), text_script("Drawn."))
+    response = client.responses.create(model=model, input="Chart it", tools=[AUTO],
+                                       include=[OUTPUTS])
+    call = response.output[0]
+    assert call.type == "code_interpreter_call" and call.status == "completed"
+    logs, image = call.outputs or []
+    assert logs.type == "logs" and logs.logs == "15\n"
+    assert image.type == "image" and image.url.startswith("data:image/png;base64,")
+    assert base64.b64decode(image.url.split(",", 1)[1]).startswith(b"\x89PNG\r\n")
+    [chart] = client.containers.files.list(call.container_id)
+    assert chart.path == "/mnt/data/chart.png" and chart.source == "assistant"
+
+
 def test_explicit_container_keeps_state_between_calls(
         client: OpenAI, scripted: ScriptedUpstream) -> None:
     container = client.containers.create(name="explicit")

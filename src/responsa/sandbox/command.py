@@ -34,15 +34,19 @@ MOUNT_POINT = "/mnt/data"
 _REPL_SOURCE = (Path(__file__).parent / "repl.py").read_text()
 # Top-level system directories python3 may load from; merged-/usr systems have them as links.
 _SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-# Outside /usr, only what shared libraries resolve through (numpy's BLAS via alternatives).
-_SYSTEM_FILES = ("/etc/alternatives", "/etc/ld.so.cache")
+# Outside /usr, only what shared libraries resolve through (numpy's BLAS via alternatives) and
+# the configuration Debian's matplotlib (and the fontconfig it draws text with) reads.
+_SYSTEM_FILES = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/matplotlibrc", "/etc/fonts")
 _ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": MOUNT_POINT,
     "LANG": "C.UTF-8",
     "TMPDIR": "/tmp",
     "PYTHONDONTWRITEBYTECODE": "1",
-    "MPLBACKEND": "Agg",  # matplotlib, when installed, draws to files
+    "MPLBACKEND": "Agg",  # matplotlib draws to files
+    # Caches go to the private /tmp, not into HOME (the container's files the user sees).
+    "MPLCONFIGDIR": "/tmp/matplotlib",
+    "XDG_CACHE_HOME": "/tmp/cache",
     "OPENBLAS_NUM_THREADS": "1",  # its per-thread buffers would eat the address-space limit
 }
 
