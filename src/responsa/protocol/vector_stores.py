@@ -15,7 +15,7 @@ from responsa.retrieval.chunker import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKEN
 
 MAX_FILE_IDS = 500  # per create / batch call
 
-AttributeValue = Annotated[Str512 | float | bool,
+AttributeValue = Annotated[Str512 | bool | int | float,  # numbers stay as given (1, not 1.0)
                            Tagged("attribute", expected="one of a string, number or boolean")]
 Attributes = Annotated[dict[Str64, AttributeValue], Field(max_length=16)]
 
