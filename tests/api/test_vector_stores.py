@@ -5,6 +5,7 @@ the real API. On SQLite and PostgreSQL, with the embedded embedding model."""
 from __future__ import annotations
 
 import io
+import time
 
 import httpx
 import openai
@@ -91,6 +92,18 @@ def test_search_filters_limits_and_thresholds(client_any_db: OpenAI,
     none = client_any_db.vector_stores.search(
         vector_store_id=store_id, query="zzz unrelated", ranking_options={"score_threshold": 1})
     assert none.data == []
+
+
+def test_a_search_is_activity_that_moves_the_expiry(client: OpenAI) -> None:
+    store = client.vector_stores.create(name="idle", expires_after={
+        "anchor": "last_active_at", "days": 2})
+    assert store.expires_at == store.last_active_at + 2 * 86_400  # type: ignore[operator]
+    time.sleep(1.1)  # timestamps are whole seconds
+    client.vector_stores.search(store.id, query="anything")
+    searched = client.vector_stores.retrieve(store.id)
+    assert searched.last_active_at > store.last_active_at  # type: ignore[operator]
+    assert searched.expires_at == searched.last_active_at + 2 * 86_400  # type: ignore[operator]
+    assert searched.status == "completed"
 
 
 def test_pdf_batch_and_unsupported_file(client_any_db: OpenAI) -> None:

@@ -36,7 +36,7 @@ from responsa.protocol.vector_stores import (
 from responsa.retrieval.extract import ExtractionError, extract_text
 from responsa.retrieval.search import hybrid_search
 from responsa.store.base import JSONDict
-from responsa.store.files import STATUSES
+from responsa.store.files import STATUSES, expiry_fields
 
 POLL_AFTER = {"openai-poll-after-ms": "100"}
 DEFAULT_RESULTS = 10
@@ -59,10 +59,7 @@ async def _existing(request: Request) -> JSONDict:
 
 
 def _expiry(expires_after: ExpiresAfter | None, last_active_at: int) -> JSONDict:
-    if expires_after is None:
-        return {"expires_after": None, "expires_at": None}
-    return {"expires_after": expires_after.to_json_dict(),
-            "expires_at": last_active_at + expires_after.days * 86_400}
+    return expiry_fields(expires_after.to_json_dict() if expires_after else None, last_active_at)
 
 
 # -- vector stores ---------------------------------------------------------------------------

@@ -9,13 +9,14 @@ files before anything is ranked, so they never cost results.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from responsa.retrieval.embedders import Embedder
 from responsa.retrieval.filters import matches
 from responsa.retrieval.fusion import fuse
-from responsa.store.files import ChunkHit, FileStore
+from responsa.store.files import ChunkHit, FileStore, expiry_fields
 
 JSONDict = dict[str, Any]
 
@@ -43,6 +44,7 @@ async def hybrid_search(store: FileStore, embedder: Embedder, vector_store_ids: 
                         queries: list[str], *, max_results: int,
                         filters: JSONDict | None = None,
                         ranking_options: JSONDict | None = None) -> list[SearchHit]:
+    await _mark_active(store, vector_store_ids)
     files = [f for f in await store.searchable_files(vector_store_ids)
              if matches(filters, f.attributes)]
     queries = [q for q in queries if q.strip()]
@@ -76,6 +78,16 @@ async def hybrid_search(store: FileStore, embedder: Embedder, vector_store_ids: 
         hits.append(SearchHit(f.file_id, f.filename, round(score, 4),
                               texts[(file_key, position)], f.attributes, f.vector_store_id))
     return hits
+
+
+async def _mark_active(store: FileStore, vector_store_ids: list[str]) -> None:
+    """A search is activity: it moves `last_active_at`, and the expiry counted from it."""
+    now = int(time.time())
+    for vector_store_id in dict.fromkeys(vector_store_ids):
+        current = await store.get_vector_store(vector_store_id)
+        if current is not None and current["status"] != "expired":
+            await store.update_vector_store(vector_store_id, {
+                "last_active_at": now, **expiry_fields(current["expires_after"], now)})
 
 
 def _terms(query: str) -> list[str]:

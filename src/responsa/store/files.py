@@ -126,6 +126,12 @@ class FileStore(Protocol):
 # -- the objects ------------------------------------------------------------------------------
 
 
+def expiry_fields(expires_after: JSONDict | None, last_active_at: int) -> JSONDict:
+    """`expires_after` and the `expires_at` it sets, counted from the last activity."""
+    expires_at = None if expires_after is None else last_active_at + expires_after["days"] * 86_400
+    return {"expires_after": expires_after, "expires_at": expires_at}
+
+
 def counts_object(counts: dict[str, int]) -> JSONDict:
     """`file_counts` from {status: count}."""
     found = {status: int(counts.get(status, 0)) for status in STATUSES}
