@@ -16,6 +16,10 @@ import orjson
 from responsa.api.errors import REQUEST_ID_HEADER, error_response, new_request_id
 from responsa.errors import AuthenticationError, MissingAPIKeyError, ResponsaError
 
+# The scope key holding the server's own `send`, for responses that stream many body messages
+# past the wrappers (api/sse.py); only a response's start message needs them.
+DIRECT_SEND = "responsa.direct_send"
+
 _MISSING_KEY = ("You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
 
@@ -31,6 +35,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = new_request_id().encode()
+        scope[DIRECT_SEND] = send
 
         async def send_with_request_id(message: Any) -> None:
             if message["type"] in _HEADED_MESSAGES:

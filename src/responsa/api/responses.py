@@ -17,7 +17,7 @@ from responsa.engine.background import BackgroundRunner
 from responsa.engine.compaction import compact
 from responsa.engine.follow import RUNNING, TERMINAL_EVENTS
 from responsa.engine.run import Engine
-from responsa.engine.snapshot import render_event, render_input_item, render_response
+from responsa.engine.snapshot import render_input_item, render_response
 from responsa.engine.tokens import count_input_tokens
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.protocol.compact import parse_compact_request
@@ -50,7 +50,7 @@ async def create_response(request: Request) -> Any:
         runner = _runner(request)
         queued = await runner.submit(body)
         if body.get("stream"):
-            return EventStreamResponse(_rendered(runner.follow(queued["id"], None), include),
+            return EventStreamResponse(runner.follow(queued["id"], None), include=include,
                                        heartbeat_seconds=heartbeat)
         return json_response(render_response(queued, include))
     run = await _engine(request).create(body)
@@ -58,17 +58,11 @@ async def create_response(request: Request) -> Any:
     headers = ({"x-responsa-tools-unavailable": ",".join(run.unavailable_tools)}
                if run.unavailable_tools else None)
     if body.get("stream"):
-        return EventStreamResponse(_rendered(run.events(), include), headers=headers,
+        return EventStreamResponse(run.events(), include=include, headers=headers,
                                    heartbeat_seconds=heartbeat)
     async for _ in run.events():
         pass
     return json_response(render_response(run.response, include), headers=headers)
-
-
-async def _rendered(events: AsyncIterator[JSONDict],
-                    include: frozenset[str]) -> AsyncIterator[JSONDict]:
-    async for event in events:
-        yield render_event(event, include)
 
 
 async def retrieve_response(request: Request) -> Any:
@@ -87,18 +81,18 @@ async def retrieve_response(request: Request) -> Any:
             if response is not None and response["background"] and (
                     response["status"] in RUNNING):
                 return EventStreamResponse(
-                    _rendered(_runner(request).follow(response_id, starting_after), include),
+                    _runner(request).follow(response_id, starting_after), include=include,
                     heartbeat_seconds=heartbeat)
-        return EventStreamResponse(_replay(events, include), heartbeat_seconds=heartbeat)
+        return EventStreamResponse(_replay(events), include=include, heartbeat_seconds=heartbeat)
     response = await store.get_response(response_id)
     if response is None:
         raise _not_found(response_id)
     return json_response(render_response(response, include))
 
 
-async def _replay(events: list[JSONDict], include: frozenset[str]) -> AsyncIterator[JSONDict]:
+async def _replay(events: list[JSONDict]) -> AsyncIterator[JSONDict]:
     for event in events:
-        yield render_event(event, include)
+        yield event
 
 
 async def delete_response(request: Request) -> Response:

@@ -14,6 +14,9 @@ from typing import Any
 
 import orjson
 
+from responsa.api.middleware import DIRECT_SEND
+from responsa.engine.snapshot import render_event
+
 HEARTBEAT = b": keep-alive\n\n"
 _HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -28,9 +31,12 @@ def encode_event(event: dict[str, Any]) -> bytes:
 
 
 class EventStreamResponse:
-    def __init__(self, events: AsyncIterator[dict[str, Any]], *, heartbeat_seconds: float,
-                 headers: dict[str, str] | None = None) -> None:
+    """Streams `events` as `include` shows them (engine/snapshot.py `render_event`)."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], *, include: frozenset[str],
+                 heartbeat_seconds: float, headers: dict[str, str] | None = None) -> None:
         self._events = events
+        self._include = include
         self._headers = _HEADERS + [(name.encode(), value.encode())
                                     for name, value in (headers or {}).items()]
         self._heartbeat = heartbeat_seconds
@@ -38,6 +44,10 @@ class EventStreamResponse:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        # Body messages go straight to the server: every wrapper in between (the edge
+        # middleware, Starlette's error and exception handling) only looks at the start
+        # message, and skipping four awaits per event is a tenth of our streaming CPU.
+        send = scope.get(DIRECT_SEND, send)
         loop = asyncio.get_running_loop()
         self._last_write = loop.time()
         producer = asyncio.ensure_future(self._pump(send, loop))
@@ -55,11 +65,11 @@ class EventStreamResponse:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(self, send: Any, loop: asyncio.AbstractEventLoop) -> None:
-        events = self._events
+        events, include = self._events, self._include
         try:
             async for event in events:
-                await send({"type": "http.response.body", "body": encode_event(event),
-                            "more_body": True})
+                body = encode_event(render_event(event, include))
+                await send({"type": "http.response.body", "body": body, "more_body": True})
                 self._last_write = loop.time()
         finally:
             await events.aclose()  # type: ignore[attr-defined]
