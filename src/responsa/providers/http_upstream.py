@@ -139,10 +139,16 @@ class HTTPUpstream:
             return await self.session.request(method, url, data=data, headers=headers,
                                               params=params)
 
-    async def sse_payloads(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        with self.transport_errors():
-            async for payload in sse_data(upstream.content.iter_any()):
-                yield payload
+    def sse_payloads(self, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        content = upstream.content
+
+        async def read() -> bytes:
+            try:
+                return await content.readany()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise self.transport_error(exc) from exc
+
+        return sse_data(read)
 
     async def read(self, upstream: aiohttp.ClientResponse) -> bytes:
         with self.transport_errors():
@@ -185,13 +191,16 @@ class HTTPUpstream:
         """aiohttp's failures as ours, naming the provider."""
         try:
             yield
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeoutError(self.provider, "timed out waiting for the upstream") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectionError(self.provider, f"cannot connect: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(
-                self.provider, f"connection failed: {exc or type(exc).__name__}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error(exc) from exc
+
+    def transport_error(self, exc: TimeoutError | aiohttp.ClientError) -> ResponsaError:
+        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+            return UpstreamTimeoutError(self.provider, "timed out waiting for the upstream")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return UpstreamConnectionError(self.provider, f"cannot connect: {exc}")
+        return UpstreamConnectionError(
+            self.provider, f"connection failed: {exc or type(exc).__name__}")
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -6,7 +6,7 @@ Splitting raw reads by hand costs a quarter of a library line iterator on a 200-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -16,12 +16,15 @@ from responsa.errors import UpstreamProtocolError
 DONE = b"[DONE]"
 
 
-async def sse_data(reads: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def sse_data(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes]:
     """Yields each event's `data` payload (multi-line data joined with newlines), stopping at
-    `[DONE]`. Comments, `event:`/`id:` fields and CR line endings are handled per the spec."""
+    `[DONE]`. Comments, `event:`/`id:` fields and CR line endings are handled per the spec.
+
+    `read` returns what arrived (b"" at the end): a plain call per read, not one more async
+    iterator in the chain each token passes through."""
     pending = b""
     data: list[bytes] = []
-    async for chunk in reads:
+    while chunk := await read():
         pending += chunk
         if b"\n" not in chunk:
             continue
