@@ -241,15 +241,18 @@ class ResponseBuilder:
         if not text and not logprobs:
             return events
         current.chunks.append(text)
-        base = {"item_id": current.item["id"], "output_index": current.output_index,
-                "content_index": current.part_index}
-        if kind == "output_text":
+        # Built in place, not through `_event(**fields)`: this runs once per token.
+        text_part = kind == "output_text"
+        event = {"type": _TEXT_DELTA if text_part else _REFUSAL_DELTA,
+                 "sequence_number": self._seq, "item_id": current.item["id"],
+                 "output_index": current.output_index, "content_index": current.part_index,
+                 "delta": text}
+        self._seq += 1
+        if text_part:
             entries = logprobs if self._include_logprobs and logprobs else []
             current.logprobs.extend(entries)
-            events.append(self._event("response.output_text.delta", **base, delta=text,
-                                      logprobs=entries))
-        else:
-            events.append(self._event("response.refusal.delta", **base, delta=text))
+            event["logprobs"] = entries
+        events.append(event)
         return events
 
     def _annotation(self, annotation: JSONDict) -> list[Event]:
@@ -507,6 +510,8 @@ class ResponseBuilder:
         return self._seq
 
 
+_TEXT_DELTA = "response.output_text.delta"
+_REFUSAL_DELTA = "response.refusal.delta"
 # Call kinds streamed as they come (the others are added whole, once their arguments are).
 _STREAMED_KINDS = frozenset({"function", "custom"})
 _DELTA_EVENTS = {"function_call": "response.function_call_arguments.delta",

@@ -257,6 +257,7 @@ class ResponseRun:
         builder = self._builder
         calls, client_called = self._approved_calls, False
         spoken = len(builder.response["output"])  # where the current model call's items start
+        hosted = bool(self._hosted)
         while True:
             if calls:
                 results = []
@@ -284,7 +285,7 @@ class ResponseRun:
             collector = HostedCallCollector(self._hosted)
             spoken = len(builder.response["output"])
             async for delta in self._deltas:
-                if isinstance(delta, ToolCallDelta) and self._hosted and collector.take(delta):
+                if hosted and isinstance(delta, ToolCallDelta) and collector.take(delta):
                     continue
                 for event in builder.feed(delta):
                     yield event
@@ -333,8 +334,10 @@ class ResponseRun:
     async def _finish(self) -> None:
         save = self._save() if self.may_save is None or await self.may_save() else None
         # Shielded: a cancelled request must still close the upstream and finish its save.
+        # (A shield is a task: none for hosted tools when there are none.)
         await asyncio.shield(self._exit_stack.aclose())
-        await asyncio.shield(self._hosted.aclose())
+        if self._hosted:
+            await asyncio.shield(self._hosted.aclose())
         if save is not None:
             await asyncio.shield(save)
 

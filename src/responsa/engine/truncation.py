@@ -27,9 +27,10 @@ bisection over the turn boundaries if the guess was off): usually 3 counts in al
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -54,10 +55,10 @@ async def fit_context_window(
 ) -> ModelRequest:
     """`request` as it may be sent: unchanged when it fits (or cannot be checked), with its
     oldest turns dropped under `"auto"`. Raises `ContextLengthExceededError` when it cannot fit."""
-    if not isinstance(provider, KnowsContextWindow):
+    if not _knows_window(type(provider)):
         return request
     try:
-        window = await provider.context_window_of(request.model)
+        window = await cast(KnowsContextWindow, provider).context_window_of(request.model)
     except UpstreamError:
         return request  # the create itself reports an unreachable upstream
     if not window:
@@ -71,6 +72,13 @@ async def fit_context_window(
     except UpstreamError as exc:  # the upstream could not count: let it judge the input itself
         logger.warning("cannot count input tokens for truncation: %s", exc)
         return request
+
+
+@functools.cache
+def _knows_window(kind: type) -> bool:
+    # Once per provider class: a runtime protocol check walks the protocol's members on every
+    # call, and this runs on every request.
+    return issubclass(kind, KnowsContextWindow)
 
 
 async def _fit(provider: Provider, request: ModelRequest, auto: bool, window: int,
