@@ -46,7 +46,7 @@ class EventStreamResponse:
         await send({"type": "http.response.start", "status": 200, "headers": self._headers})
         # Body messages go straight to the server: every wrapper in between (the edge
         # middleware, Starlette's error and exception handling) only looks at the start
-        # message, and skipping four awaits per event is a tenth of our streaming CPU.
+        # message, and skipping four awaits per event saves ~5 % of a stream's CPU.
         send = scope.get(DIRECT_SEND, send)
         loop = asyncio.get_running_loop()
         self._last_write = loop.time()
