@@ -112,8 +112,10 @@ def test_each_kind_comes_back_as_its_item(client: OpenAI, scripted: ScriptedUpst
         assert len(deltas) > 1 and "".join(deltas) == "echo 42"
         assert "response.function_call_arguments.delta" not in kinds
     elif item_type != "function_call":  # added whole, then done
-        assert kinds[2:] == ["response.output_item.added", "response.output_item.done",
-                             "response.completed"]
+        commands = (["response.shell_call_command.added", "response.shell_call_command.delta",
+                     "response.shell_call_command.done"] if item_type == "shell_call" else [])
+        assert kinds[2:] == ["response.output_item.added", *commands,
+                             "response.output_item.done", "response.completed"]
         assert events[2]["item"] == {**item, "status": "in_progress"}
     # The same without streaming, as the SDK's own types parse it.
     response = client.responses.create(model=model, input="go", tools=TOOLS)  # type: ignore[arg-type]

@@ -242,8 +242,15 @@ def test_the_builder_streams_custom_input_and_adds_other_calls_whole() -> None:
     assert kinds == ["response.output_item.added", "response.custom_tool_call_input.delta",
                      "response.custom_tool_call_input.delta",
                      "response.custom_tool_call_input.done", "response.output_item.done",
-                     "response.output_item.added", "response.output_item.done",
-                     "response.completed"]
+                     "response.output_item.added", "response.shell_call_command.added",
+                     "response.shell_call_command.delta", "response.shell_call_command.done",
+                     "response.output_item.done", "response.completed"]
+    command = [{key: event.get(key) for key in ("output_index", "command_index", "command",
+                                                "delta")} for event in events[8:11]]
+    assert command == [
+        {"output_index": 1, "command_index": 0, "command": "", "delta": None},
+        {"output_index": 1, "command_index": 0, "command": None, "delta": "ls"},
+        {"output_index": 1, "command_index": 0, "command": "ls", "delta": None}]
     custom, shell = builder.response["output"]
     assert custom["input"] == "abc 1" and shell["action"]["commands"] == ["ls"]
     assert shell["id"].startswith("sh_") and custom["id"].startswith("ctc_")

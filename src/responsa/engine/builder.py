@@ -402,8 +402,22 @@ class ResponseBuilder:
         except ValueError as exc:
             self.response["output"].pop()
             raise UpstreamProtocolError("upstream", f"the model's {kind}: {exc}") from exc
-        return [self._event("response.output_item.added", output_index=current.output_index,
-                            item=_copy_item(item))]
+        events = [self._event("response.output_item.added", output_index=current.output_index,
+                              item=_copy_item(item))]
+        if kind == "shell_call":
+            events += self._shell_commands(current.output_index, item["action"]["commands"])
+        return events
+
+    def _shell_commands(self, output_index: int, commands: list[str]) -> list[Event]:
+        """Each command of a shell call as the API streams it: added empty, one delta, done.
+        (Its `shell_call_output_content` events are the client's to produce, not ours.)"""
+        events: list[Event] = []
+        for index, command in enumerate(commands):
+            base = {"output_index": output_index, "command_index": index}
+            events += [self._event("response.shell_call_command.added", **base, command=""),
+                       self._event("response.shell_call_command.delta", **base, delta=command),
+                       self._event("response.shell_call_command.done", **base, command=command)]
+        return events
 
     def _open_part(self, current: _OpenItem, kind: str) -> Event:
         current.part_kind = kind
