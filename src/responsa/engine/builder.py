@@ -26,6 +26,7 @@ from responsa.providers.deltas import (
     ReasoningState,
     ReasoningSummaryDelta,
     RefusalDelta,
+    RelayedItem,
     TextDelta,
     ToolCallDelta,
     Usage,
@@ -123,6 +124,9 @@ class ResponseBuilder:
             return self._reasoning_state(delta)
         if isinstance(delta, RefusalDelta):
             return self._content_delta("refusal", delta.text, None)
+        if isinstance(delta, RelayedItem):
+            prefix = _RELAYED_ID_PREFIXES.get(delta.item["type"], "item")
+            return self.add_item({**delta.item, "id": new_id(prefix)})
         if isinstance(delta, Usage):
             self._usage = delta  # an upstream may repeat its running total: the last one counts
             return []
@@ -521,6 +525,8 @@ class ResponseBuilder:
         return self._seq
 
 
+# Items relayed from a native upstream, by the prefix of the id they get here.
+_RELAYED_ID_PREFIXES = {"tool_search_call": "tsc", "tool_search_output": "tso"}
 # Call kinds streamed as they come (the others are added whole, once their arguments are).
 _STREAMED_KINDS = frozenset({"function", "custom"})
 _DELTA_EVENTS = {"function_call": "response.function_call_arguments.delta",

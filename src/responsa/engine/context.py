@@ -29,11 +29,15 @@ _ID_PREFIXES = {
     "custom_tool_call_output": "ctco",
     "reasoning": "rs",
     "compaction": "cmp",
+    "tool_search_call": "tsc",
+    "tool_search_output": "tso",
+    "additional_tools": "at",
 }
 # Items whose list form (ResponseItem) always carries a status.
 _STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output",
                                "custom_tool_call", "custom_tool_call_output", "shell_call",
-                               "shell_call_output", "computer_call_output"})
+                               "shell_call_output", "computer_call_output", "tool_search_call",
+                               "tool_search_output"})
 
 
 @dataclass(slots=True)
@@ -129,11 +133,14 @@ def with_id(item: JSONDict) -> JSONDict:
         item = {"id": new_id(_ID_PREFIXES.get(kind, "item")), **item}
     if kind in _STATUS_DEFAULTED and item.get("status") is None:
         item["status"] = "completed"
+    if kind in ("tool_search_call", "tool_search_output") and item.get("execution") is None:
+        item["execution"] = "server"  # the tool's own default, and required in the list form
     return item
 
 
 def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
-    """Every tool output (function, custom, apply_patch, shell, local_shell, computer) answers
+    """Every tool output (function, custom, apply_patch, shell, local_shell, computer,
+    tool_search) answers
     an earlier call, and every finished call in the context has its output — as the real API
     insists before anything reaches the model."""
     calls: dict[str, int] = {}
@@ -159,8 +166,10 @@ def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
 # How the errors name each kind (the real API's wording for function calls).
 _CALL_NAMES = {"function_call": "function call", "custom_tool_call": "custom tool call",
                "apply_patch_call": "apply patch call", "shell_call": "shell call",
-               "local_shell_call": "local shell call", "computer_call": "computer call"}
-_OUTPUT_NAMES = {f"{kind}_output": name for kind, name in _CALL_NAMES.items()}
+               "local_shell_call": "local shell call", "computer_call": "computer call",
+               "tool_search_call": "tool search call"}
+_OUTPUT_NAMES = {f"{kind}_output": name for kind, name in _CALL_NAMES.items()} | {
+    "tool_search_output": "tool search"}
 
 
 def _input_param(position: int, first_new: int) -> str:

@@ -40,7 +40,8 @@ async def count_input_tokens(store: Store, providers: ProviderRegistry, body: JS
     provider, upstream_model = providers.resolve(model)  # before the store, as a create does
     # Sealed reasoning counts as the provider would read it (its signed blocks included).
     context = await build_context(store, body, sealer, provider=provider.name)
-    request = _model_request(body, upstream_model, context)
+    request = _model_request(body, upstream_model, context,
+                             native_tool_search=provider.capabilities.tool_search)
     try:
         if body.get("truncation") == "auto":  # count what the model would read after the cut
             with contextlib.suppress(ContextLengthExceededError):  # a create fails; we count

@@ -182,6 +182,8 @@ def to_anthropic_messages(request: ModelRequest) -> tuple[str, list[JSONDict]]:
             blocks = (item.get(REASONING_STATE_KEY) or {}).get("blocks")
             if blocks:  # else skipped: see the module docstring
                 _append(messages, "assistant", [dict(block) for block in blocks])
+        elif kind == "additional_tools":
+            continue  # its tools are offered with the others (engine/deferred_tools.py)
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by Anthropic providers.",

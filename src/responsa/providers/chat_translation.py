@@ -121,6 +121,8 @@ def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) ->
         elif kind == "reasoning":
             if reasoning_input:  # see the module docstring
                 reasoning += [part.get("text") or "" for part in item.get("content") or ()]
+        elif kind == "additional_tools":
+            continue  # its tools are offered with the others (engine/deferred_tools.py)
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by chat-completions providers.",
