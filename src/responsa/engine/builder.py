@@ -126,7 +126,9 @@ class ResponseBuilder:
             return self._content_delta("refusal", delta.text, None)
         if isinstance(delta, RelayedItem):
             prefix = _RELAYED_ID_PREFIXES.get(delta.item["type"], "item")
-            return self.add_item({**delta.item, "id": new_id(prefix)})
+            item = {"status": "completed", **delta.item, "id": new_id(prefix)}
+            return [*self.open_hosted({**item, "status": "in_progress"}),
+                    *self.close_hosted(item)]
         if isinstance(delta, Usage):
             self._usage = delta  # an upstream may repeat its running total: the last one counts
             return []

@@ -66,7 +66,8 @@ class ToolSearchTool:
         output: JSONDict = {"id": new_id("tso"), "type": "tool_search_output",
                             "call_id": call.call_id, "execution": "server",
                             "status": "completed", "tools": found}
-        sink.add_item(output)
+        sink.open_item({**output, "status": "in_progress"})
+        sink.close_item(output)
         return HostedOutcome(output, loaded_tools_note(found) if query else _BAD_ARGUMENTS)
 
     async def aclose(self) -> None:
