@@ -127,6 +127,23 @@ def test_loaded_tools_stay_loaded_in_full_input(client: OpenAI,
     assert "get_weather" in _offered(_requests(scripted, model)[-1])
 
 
+def test_loaded_tools_stay_loaded_in_a_conversation(client_any_db: OpenAI,
+                                                    scripted: ScriptedUpstream) -> None:
+    model = _search_then_weather(scripted, text_script("Sunny."))
+    conversation = client_any_db.conversations.create()
+    client_any_db.responses.create(model=model, input="Weather?", tools=TOOLS,  # type: ignore[arg-type]
+                                   conversation=conversation.id)
+    answer = client_any_db.responses.create(
+        model=model, conversation=conversation.id, tools=TOOLS,  # type: ignore[arg-type]
+        input=[{"type": "function_call_output", "call_id": "w0", "output": "sunny"}])
+    assert answer.output_text == "Sunny."
+    assert "get_weather" in _offered(_requests(scripted, model)[-1])
+    items = client_any_db.conversations.items.list(conversation.id, order="asc")
+    assert [item.type for item in items.data] == [
+        "message", "tool_search_call", "tool_search_output", "function_call",
+        "function_call_output", "message"]
+
+
 def test_a_client_search_is_answered_by_the_client(client_any_db: OpenAI,
                                                    scripted: ScriptedUpstream) -> None:
     model = scripted.play(calls_script(("tool_search", '{"goal": "forecast"}'), ids="s"),
