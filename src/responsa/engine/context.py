@@ -140,9 +140,8 @@ def with_id(item: JSONDict) -> JSONDict:
 
 def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
     """Every tool output (function, custom, apply_patch, shell, local_shell, computer,
-    tool_search) answers
-    an earlier call, and every finished call in the context has its output — as the real API
-    insists before anything reaches the model."""
+    tool_search) answers an earlier call, and every finished call in the context has its
+    output — as the real API insists before anything reaches the model."""
     calls: dict[str, int] = {}
     answered: set[str] = set()
     for position, item in enumerate(items):

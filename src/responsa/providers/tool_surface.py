@@ -378,8 +378,8 @@ def _escape_length(text: str, position: int) -> int:
 
 def call_fields(kind: ToolKind, arguments: str) -> JSONDict:
     """The fields of a finished `apply_patch`, `shell`, `local_shell`, `computer` or
-    `tool_search` call item,
-    from the function arguments the model wrote. Raises ValueError when they do not make one."""
+    `tool_search` call item, from the function arguments the model wrote. Raises ValueError
+    when they do not make one."""
     try:
         args = orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError as exc:
