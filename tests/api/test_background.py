@@ -334,7 +334,7 @@ def test_background_ends_are_announced_by_webhook(pair: Pair, scripted: Scripted
     b.responses.cancel(held.id)
 
     def announced() -> dict[str, str]:
-        events = (unwrap(body, headers) for headers, body, _ in receiver.deliveries)
+        events = (unwrap(body, headers) for headers, body, _, _ in receiver.deliveries)
         return {event.data.id: event.type for event in events
                 if event.data.id in (done.id, held.id)}
     assert _until(lambda: len(announced()) == 2 and announced()) == {
