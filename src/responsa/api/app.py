@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         app.state.webhooks = webhooks
         app.state.runner = runner
         app.state.files = file_services
-        await file_services.ingestor.resume()
+        await file_services.start()
         app.state.containers = code_containers
         try:
             yield
