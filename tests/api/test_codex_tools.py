@@ -61,8 +61,10 @@ OUTPUTS: dict[str, tuple[dict[str, Any], str]] = {
                          '{"stdout": "x"}'),
     "computer_call": ({"type": "computer_call_output", "output": {
         "type": "computer_screenshot", "image_url": "data:image/png;base64,AAAA"}},
-        "screenshot taken (data:image/png;base64,AAAA)"),
+        "[1 image(s), shown next]"),
 }
+SCREENSHOT = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA",
+                                                 "detail": "auto"}}
 
 
 def _without_nones(value: Any) -> Any:
@@ -152,6 +154,9 @@ def _check_replayed(sent: dict[str, Any], calls: list[dict[str, Any]]) -> None:
     assert [(m["tool_call_id"], m["content"]) for m in results] == [
         (item["call_id"], OUTPUTS[item["type"]][1]) for item in calls]
     assert messages.index(assistant) + 1 == messages.index(results[0])
+    # Chat tool results hold text only: the screenshot follows them as the user's.
+    after = messages[messages.index(results[-1]) + 1]
+    assert after["role"] == "user" and after["content"][1:] == [SCREENSHOT]
 
 
 def test_outputs_round_trip_with_previous_response_id(client_any_db: OpenAI,

@@ -208,7 +208,7 @@ OUTPUT_ITEMS = [
      ("c4", '{"stdout":"a"}')),
     ({"type": "computer_call_output", "call_id": "c5",
       "output": {"type": "computer_screenshot", "image_url": "data:image/png;base64,AAAA"}},
-     ("c5", "screenshot taken (data:image/png;base64,AAAA)")),
+     ("c5", [{"type": "input_image", "image_url": "data:image/png;base64,AAAA"}])),
 ]
 
 
@@ -223,8 +223,14 @@ def test_chat_messages_pair_every_kind_of_call_with_its_output() -> None:
     body = build_chat_body(ModelRequest(model="m", input=items, tools=TOOLS), Capabilities())
     assistant, *results = body["messages"]
     assert [call["id"] for call in assistant["tool_calls"]] == ["c1", "c2", "c3", "c4", "c5"]
+    *results, pictures = results
     assert [(m["role"], m["tool_call_id"]) for m in results] == [
         ("tool", f"c{n}") for n in range(1, 6)]
+    # The screenshot follows the results, as the user's: chat tool results hold text only.
+    assert results[-1]["content"] == "[1 image(s), shown next]"
+    assert pictures["role"] == "user" and pictures["content"][1] == {
+        "type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA",
+                                           "detail": "auto"}}
 
 
 def test_the_builder_streams_custom_input_and_adds_other_calls_whole() -> None:

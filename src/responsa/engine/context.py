@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responsa.engine.compaction_items import Sealer, expand_compactions
+from responsa.engine.file_parts import inline_file_parts
 from responsa.engine.reasoning_items import expand_reasoning
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.providers.tool_surface import as_function_call, as_function_output, call_id_of
 from responsa.store.base import Store
 from responsa.tools.registry import replay_hosted_items
+
+if TYPE_CHECKING:
+    from responsa.retrieval.services import FileServices
 
 JSONDict = dict[str, Any]
 
@@ -52,10 +56,12 @@ class ConversationContext:
 
 async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = None, *,
                         local: Mapping[str, list[JSONDict]] | None = None,
-                        provider: str | None = None) -> ConversationContext:
+                        provider: str | None = None,
+                        files: FileServices | None = None) -> ConversationContext:
     """`local`: histories of responses kept outside the store (a WebSocket connection's
     `store: false` responses), looked up before it. `provider` (its name) is who answers:
-    sealed reasoning it produced is restored for it."""
+    sealed reasoning it produced is restored for it. `files`: where image and file parts given
+    by `file_id` are read from (engine/file_parts.py)."""
     input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
@@ -89,6 +95,7 @@ async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = No
     history_length = max(0, len(model_input) - len(input_items))
     earlier = replay_hosted_items(model_input[:history_length])
     model_input = earlier + replay_hosted_items(model_input[history_length:])
+    model_input = await inline_file_parts(model_input, files, first_new=len(earlier))
     return ConversationContext(input_items=input_items, model_input=model_input,
                                conversation_id=conversation_id,
                                history_length=len(earlier), items=items)

@@ -90,7 +90,7 @@ class Engine:
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
         context = await build_context(self.store, body, self.sealer, local=local,
-                                      provider=provider.name)
+                                      provider=provider.name, files=self.services.files)
         native_search = provider.capabilities.tool_search
         request = _model_request(body, upstream_model, context, native_tool_search=native_search)
         compaction = None

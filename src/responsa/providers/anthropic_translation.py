@@ -246,8 +246,8 @@ def _image(part: JSONDict, param: str) -> JSONDict:
     url = part.get("image_url")
     if not url:
         raise InvalidRequestError(
-            "Images by 'file_id' need the Files API, which is not available yet; "
-            "send 'image_url' instead.", param=param, code="unsupported_value")
+            "An image needs its 'image_url' or the 'file_id' of an upload.", param=param,
+            code="unsupported_value")
     if url.startswith("data:"):
         media_type, data = _data_url(url, param)
         if media_type not in _IMAGE_TYPES:

@@ -490,11 +490,11 @@ def as_function_output(item: JSONDict) -> tuple[str, str | list[JSONDict]] | Non
         return str(item["id"]), item["output"]
     if kind == "tool_search_output" and item.get("call_id") is not None:
         return str(item["call_id"]), loaded_tools_note(item["tools"])
-    if kind == "computer_call_output":
-        screenshot = item["output"]
-        where = screenshot.get("image_url") or screenshot.get("file_id") or "not given"
-        where = where if len(where) <= 200 else f"{where[:200]}…"
-        return str(item["call_id"]), f"screenshot taken ({where})"
+    if kind == "computer_call_output":  # its screenshot (made inline: engine/file_parts.py)
+        url = item["output"].get("image_url")
+        if not url:
+            return str(item["call_id"]), "screenshot not available"
+        return str(item["call_id"]), [{"type": "input_image", "image_url": url}]
     return None
 
 
