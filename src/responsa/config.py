@@ -483,7 +483,13 @@ def webhooks_from_tables(tables: Any, environ: Mapping[str, str]) -> list[Webhoo
     rather than at the first notice."""
     if not isinstance(tables, list):
         raise ConfigError("webhooks: expected an array of tables ([[webhooks]])")
-    return [_webhook_from_table(index, table, environ) for index, table in enumerate(tables)]
+    webhooks = [_webhook_from_table(index, table, environ) for index, table in enumerate(tables)]
+    urls = [webhook.url for webhook in webhooks]
+    for index, url in enumerate(urls):
+        if url in urls[:index]:  # queued deliveries name their endpoint by URL
+            raise ConfigError(f"webhooks[{index}].url: {url} is already webhooks"
+                              f"[{urls.index(url)}]'s; one table per endpoint")
+    return webhooks
 
 
 def _webhook_from_table(index: int, table: Any, environ: Mapping[str, str]) -> WebhookConfig:

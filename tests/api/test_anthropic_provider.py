@@ -380,3 +380,28 @@ def test_unsupported_requests_name_their_param(fields: dict[str, Any], param: st
     with pytest.raises(InvalidRequestError) as caught:
         _body(items, **fields)
     assert caught.value.param == param
+
+
+def test_a_client_tool_search_round_trip(client: OpenAI, anthropic: ScriptedAnthropic) -> None:
+    """As on chat engines: the search is a tool, its call an item, and what the client's answer
+    loads is offered on the next turn (the deferred tool only then)."""
+    deferred = {**WEATHER, "defer_loading": True}
+    tools = [{"type": "tool_search", "execution": "client"}, deferred]
+    model = anthropic.play(MessagesScript([
+        message_start(), *tool_block(0, "toolu_S", "tool_search", '{"query": "weather"}'),
+        *message_end("tool_use")]))
+    first = client.responses.create(model=model, input="Weather?", tools=tools)  # type: ignore[arg-type]
+    (call,) = first.output
+    assert call.model_dump(mode="json", exclude_none=True) == {
+        "id": call.id, "type": "tool_search_call", "call_id": "toolu_S",
+        "execution": "client", "arguments": {"query": "weather"}, "status": "completed"}
+    assert [tool["name"] for tool in anthropic.last_request(model)["tools"]] == ["tool_search"]
+    answer = anthropic.play(text_script("Sunny."))
+    client.responses.create(model=answer, previous_response_id=first.id, tools=tools,  # type: ignore[arg-type]
+                            input=[{"type": "tool_search_output", "call_id": "toolu_S",
+                                    "execution": "client", "tools": [deferred]}])  # type: ignore[list-item]
+    sent = anthropic.last_request(answer)
+    assert [tool["name"] for tool in sent["tools"]] == ["tool_search", "weather"]
+    assert sent["messages"][-1] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_S",
+         "content": "Tools loaded, callable from now on: weather"}]}

@@ -64,6 +64,11 @@ def _started(tmp: Path, scripted: ScriptedUpstream, database: str | None,
                                        database=database))
 
 
+def _webhooks(receiver: Receiver, **settings: float) -> str:
+    return "".join([f'\n[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n',
+                    *(f"{name} = {value}\n" for name, value in settings.items())])
+
+
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     """Where the `pair` replicas send their webhooks."""
@@ -77,7 +82,7 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          scripted: ScriptedUpstream, receiver: Receiver) -> Iterator[Pair]:
     """Two replicas on one PostgreSQL; on SQLite, one replica plays both parts."""
     tmp = tmp_path_factory.mktemp(f"background-{request.param}")
-    webhooks = f'\n[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
+    webhooks = _webhooks(receiver, backoff_seconds=0.2)
     with ExitStack() as stack:
         if request.param == "sqlite":
             only = _started(tmp, scripted, None, stack, "a", webhooks)
@@ -324,18 +329,73 @@ def test_a_run_that_never_started_is_run_again(
 
 
 
-def test_background_ends_are_announced_by_webhook(pair: Pair, scripted: ScriptedUpstream,
-                                                   receiver: Receiver) -> None:
+def test_background_ends_are_announced_by_webhook_exactly_once(
+        pair: Pair, scripted: ScriptedUpstream, receiver: Receiver) -> None:
     a, b = sdk_client(pair[0]), sdk_client(pair[1])
-    done = a.responses.create(model=scripted.play(_held(hold=0)), input="hi", background=True)
+    receiver.statuses = [500, 503, 500]  # first attempts fail: retried by either replica
+    done = [client.responses.create(model=scripted.play(_held(hold=0)), input="hi",
+                                    background=True) for client in (a, b, a, b)]
     held = a.responses.create(model=scripted.play(_held(hold=5)), input="hi", background=True)
-    _until(lambda: b.responses.retrieve(done.id).status == "completed")
+    for run in done:
+        _until(lambda run=run: b.responses.retrieve(run.id).status == "completed")
     _until(lambda: b.responses.retrieve(held.id).output)
     b.responses.cancel(held.id)
+    expected = {run.id: "response.completed" for run in done} | {held.id: "response.cancelled"}
 
-    def announced() -> dict[str, str]:
-        events = (unwrap(body, headers) for headers, body, _ in receiver.deliveries)
-        return {event.data.id: event.type for event in events
-                if event.data.id in (done.id, held.id)}
-    assert _until(lambda: len(announced()) == 2 and announced()) == {
-        done.id: "response.completed", held.id: "response.cancelled"}
+    def attempts() -> list[tuple[str, str, str, int]]:
+        """(response id, event type, webhook-id, status) of each attempt for these runs."""
+        events = ((unwrap(body, headers), headers["webhook-id"], status)
+                  for headers, body, _, status in receiver.deliveries)
+        return [(event.data.id, event.type, webhook_id, status)
+                for event, webhook_id, status in events if event.data.id in expected]
+
+    def acknowledged() -> dict[str, str]:
+        return {run: kind for run, kind, _, status in attempts() if status == 200}
+    assert _until(lambda: len(acknowledged()) == len(expected) and acknowledged()) == expected
+    time.sleep(LEASE)  # a second delivery (two replicas claiming one notice) would come by now
+    final = attempts()
+    assert sorted(run for run, _, _, status in final if status == 200) == sorted(expected)
+    webhook_ids = {run: {webhook_id for r, _, webhook_id, _ in final if r == run}
+                   for run in expected}
+    assert all(len(ids) == 1 for ids in webhook_ids.values())  # retries keep the webhook-id
+
+
+def test_a_notice_outlives_its_replica_on_sqlite(tmp_path: Path,
+                                                 scripted: ScriptedUpstream) -> None:
+    """Stopped (SIGTERM) with a delivery waiting for its retry, or killed (SIGKILL) in the
+    middle of an attempt: the restarted replica delivers the notice, same webhook-id."""
+    receiver = Receiver(statuses=(500,))
+    hooks = _webhooks(receiver, backoff_seconds=2, timeout=1)  # a claim is leased for 2 s
+
+    def ended_in_background(server: RunningResponsa) -> str:
+        created = sdk_client(server).responses.create(
+            model=scripted.play(_held(hold=0)), input="hi", background=True)
+        return created.id
+
+    try:
+        with ExitStack() as stack:
+            stopped = _started(tmp_path, scripted, None, stack, "a", hooks)
+            first = ended_in_background(stopped)
+            _until(lambda: receiver.deliveries)  # its first attempt failed
+            stopped.stop()  # before the retry is due
+        assert len(receiver.deliveries) == 1
+        with ExitStack() as stack:
+            killed = _started(tmp_path, scripted, None, stack, "a", hooks)
+            _until(lambda: len(receiver.deliveries) == 2)
+            receiver.delay = 3  # the next attempt hangs until its replica dies
+            second = ended_in_background(killed)
+            _until(lambda: len(receiver.deliveries) == 3)
+            _kill(killed)
+        receiver.delay = 0
+        with ExitStack() as stack:
+            _started(tmp_path, scripted, None, stack, "a", hooks)
+            _until(lambda: len(receiver.deliveries) == 4, timeout=15)
+            time.sleep(0.5)  # nothing more comes
+    finally:
+        receiver.close()
+    attempts = [(unwrap(body, headers).data.id, headers["webhook-id"], status)
+                for headers, body, _, status in receiver.deliveries]
+    # The third attempt's 200 came too late: its replica was dead by then.
+    assert [(run, status) for run, _, status in attempts] == [
+        (first, 500), (first, 200), (second, 200), (second, 200)]
+    assert attempts[0][1] == attempts[1][1] and attempts[2][1] == attempts[3][1]

@@ -15,7 +15,7 @@ from openai import OpenAI
 
 from tests.conftest import LLAMA_MODEL
 from tests.support.responsa_server import RunningResponsa
-from tests.support.scripted_upstream import Script, ScriptedUpstream, chunk, text_script, usage
+from tests.support.scripted_upstream import ScriptedUpstream, calls_script, text_script
 from tests.support.sdk import streamed_events
 
 CUSTOM = {"type": "custom", "name": "exec", "description": "Run a line of code.",
@@ -61,22 +61,10 @@ OUTPUTS: dict[str, tuple[dict[str, Any], str]] = {
                          '{"stdout": "x"}'),
     "computer_call": ({"type": "computer_call_output", "output": {
         "type": "computer_screenshot", "image_url": "data:image/png;base64,AAAA"}},
-        "screenshot taken (data:image/png;base64,AAAA)"),
+        "[1 image(s), shown next]"),
 }
-
-
-def _calls(*calls: tuple[str, str], pieces: int = 3) -> Script:
-    """The model calls each (function, arguments), the arguments streamed in `pieces`."""
-    chunks: list[Any] = [chunk({"role": "assistant", "content": None})]
-    for index, (name, arguments) in enumerate(calls):
-        size = max(1, len(arguments) // pieces + 1)
-        parts = [arguments[i:i + size] for i in range(0, len(arguments), size)]
-        chunks.append(chunk({"tool_calls": [{"index": index, "id": f"call_{index}",
-                                             "type": "function",
-                                             "function": {"name": name, "arguments": ""}}]}))
-        chunks += [chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
-                   for part in parts]
-    return Script([*chunks, chunk(finish="tool_calls"), chunk(usage=usage())])
+SCREENSHOT = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA",
+                                                 "detail": "auto"}}
 
 
 def _without_nones(value: Any) -> Any:
@@ -99,7 +87,7 @@ def _output_for(item: dict[str, Any]) -> dict[str, Any]:
 def test_each_kind_comes_back_as_its_item(client: OpenAI, scripted: ScriptedUpstream,
                                           function: str, arguments: str, item_type: str,
                                           fields: dict[str, Any]) -> None:
-    model = scripted.play(_calls((function, arguments)))
+    model = scripted.play(calls_script((function, arguments)))
     events = streamed_events(client, model=model, input="go", tools=TOOLS)
     (item,) = events[-1]["response"]["output"]
     assert item["type"] == item_type and item["call_id"] == "call_0"
@@ -112,8 +100,10 @@ def test_each_kind_comes_back_as_its_item(client: OpenAI, scripted: ScriptedUpst
         assert len(deltas) > 1 and "".join(deltas) == "echo 42"
         assert "response.function_call_arguments.delta" not in kinds
     elif item_type != "function_call":  # added whole, then done
-        assert kinds[2:] == ["response.output_item.added", "response.output_item.done",
-                             "response.completed"]
+        commands = (["response.shell_call_command.added", "response.shell_call_command.delta",
+                     "response.shell_call_command.done"] if item_type == "shell_call" else [])
+        assert kinds[2:] == ["response.output_item.added", *commands,
+                             "response.output_item.done", "response.completed"]
         assert events[2]["item"] == {**item, "status": "in_progress"}
     # The same without streaming, as the SDK's own types parse it.
     response = client.responses.create(model=model, input="go", tools=TOOLS)  # type: ignore[arg-type]
@@ -143,7 +133,7 @@ def test_the_upstream_is_offered_functions(client: OpenAI, scripted: ScriptedUps
 
 def test_a_named_tool_choice_forces_its_function(client: OpenAI,
                                                  scripted: ScriptedUpstream) -> None:
-    model = scripted.play(_calls(("exec", '{"input": "a 1"}')))
+    model = scripted.play(calls_script(("exec", '{"input": "a 1"}')))
     response = client.responses.create(model=model, input="go", tools=TOOLS,  # type: ignore[arg-type]
                                        tool_choice={"type": "custom", "name": "exec"})
     assert response.output[0].type == "custom_tool_call"
@@ -164,12 +154,15 @@ def _check_replayed(sent: dict[str, Any], calls: list[dict[str, Any]]) -> None:
     assert [(m["tool_call_id"], m["content"]) for m in results] == [
         (item["call_id"], OUTPUTS[item["type"]][1]) for item in calls]
     assert messages.index(assistant) + 1 == messages.index(results[0])
+    # Chat tool results hold text only: the screenshot follows them as the user's.
+    after = messages[messages.index(results[-1]) + 1]
+    assert after["role"] == "user" and after["content"][1:] == [SCREENSHOT]
 
 
 def test_outputs_round_trip_with_previous_response_id(client_any_db: OpenAI,
                                                       scripted: ScriptedUpstream) -> None:
-    model = scripted.play(_calls(*[(function, arguments) for function, arguments, _, _ in KINDS]),
-                          text_script("all done"))
+    model = scripted.play(calls_script(*[(function, arguments) for function, arguments, _, _
+                                         in KINDS]), text_script("all done"))
     events = streamed_events(client_any_db, model=model, input="do it all", tools=TOOLS)
     first = events[-1]["response"]
     assert [item["type"] for item in first["output"]] == [kind[2] for kind in KINDS]
@@ -190,8 +183,8 @@ def test_outputs_round_trip_with_previous_response_id(client_any_db: OpenAI,
 
 def test_outputs_round_trip_stateless(client: OpenAI, scripted: ScriptedUpstream) -> None:
     """Codex's way: `store: false`, the whole history sent back each turn."""
-    model = scripted.play(_calls(*[(function, arguments) for function, arguments, _, _ in KINDS]),
-                          text_script("all done"))
+    model = scripted.play(calls_script(*[(function, arguments) for function, arguments, _, _
+                                         in KINDS]), text_script("all done"))
     first = client.responses.create(model=model, input="do it all", tools=TOOLS, store=False)  # type: ignore[arg-type]
     calls = [item.model_dump(mode="json", exclude_none=True) for item in first.output]
     history = [{"role": "user", "content": "do it all"}, *calls,

@@ -46,7 +46,7 @@ def test_envelope_has_all_four_keys(server: RunningResponsa) -> None:
      "previous_response_not_found", "previous_response_id"),
     ({"model": "llama/tiny", "input": "x", "background": True, "store": False},
      "invalid_value", "background"),
-    ({"model": "llama/tiny", "input": "x", "tools": [{"type": "tool_search"}]},
+    ({"model": "llama/tiny", "input": "x", "tools": [{"type": "programmatic_tool_calling"}]},
      "unsupported_value", "tools[0].type"),
     ({"model": "llama/tiny", "input": [{"type": "item_reference", "id": "msg_1"}]},
      None, "input"),

@@ -3,6 +3,9 @@ delete, and the errors of the real API. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import httpx
 import openai
 import pytest
@@ -66,3 +69,21 @@ def test_bad_uploads_get_the_error_envelope(server_any_db: RunningResponsa,
     assert caught.value.body["param"] == "expires_after.seconds"
     with pytest.raises(openai.BadRequestError):
         client_any_db.files.list(limit=0)
+
+
+def test_an_expired_file_is_gone(server: RunningResponsa, client: OpenAI) -> None:
+    expiring = client.files.create(file=("old.txt", b"old news"), purpose="user_data",
+                                   expires_after={"anchor": "created_at", "seconds": 3600})
+    kept = client.files.create(file=("kept.txt", b"kept"), purpose="user_data")
+    store = client.vector_stores.create(name="with-expiring", file_ids=[expiring.id, kept.id])
+    # An hour later, as far as the database knows.
+    with sqlite3.connect(server.log_path.parent / "responsa.db") as db:
+        db.execute("UPDATE files SET file = json_set(file, '$.expires_at', ?) WHERE id = ?",
+                   (int(time.time()) - 1, expiring.id))
+    assert expiring.id not in [f.id for f in client.files.list(purpose="user_data")]
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(expiring.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(expiring.id)
+    assert [f.id for f in client.vector_stores.files.list(store.id)] == [kept.id]
+    assert client.files.retrieve(kept.id).id == kept.id

@@ -136,7 +136,7 @@ def test_count_is_not_stored(client: OpenAI, server: RunningResponsa) -> None:
                                        "output": "x"}]}, None, "input[0]"),
     ({"model": LLAMA_MODEL, "input": "x", "previous_response_id": "resp_x",
       "conversation": "conv_x"}, "mutually_exclusive_parameters", "conversation"),
-    ({"model": LLAMA_MODEL, "input": "x", "tools": [{"type": "tool_search"}]},
+    ({"model": LLAMA_MODEL, "input": "x", "tools": [{"type": "programmatic_tool_calling"}]},
      "unsupported_value", "tools[0].type"),
 ])
 def test_validation_errors(client: OpenAI, params: dict[str, Any], code: str | None,

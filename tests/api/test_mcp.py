@@ -79,11 +79,8 @@ def client(responsa: RunningResponsa) -> OpenAI:
     return sdk_client(responsa)
 
 
-@pytest.fixture
-def sqlite_only(responsa: RunningResponsa, request: pytest.FixtureRequest) -> None:
-    """Stateless behaviour: checked once, on SQLite."""
-    if "postgres" in request.node.callspec.id:
-        pytest.skip("covered on SQLite")
+# Stateless behaviour is checked once, on the SQLite server (the same module-scoped one).
+sqlite_only = pytest.mark.parametrize("responsa", ["sqlite"], indirect=True)
 
 
 def _server(mcp: McpTestServer, **fields: Any) -> dict[str, Any]:
@@ -110,8 +107,8 @@ def _types(events: list[dict[str, Any]]) -> list[str]:
 # ---- listing and calling with the real engine ---------------------------------------------
 
 
-def test_lists_calls_and_answers_streaming(client: OpenAI, mcp: McpTestServer,
-                                           sqlite_only: None) -> None:
+@sqlite_only
+def test_lists_calls_and_answers_streaming(client: OpenAI, mcp: McpTestServer) -> None:
     events = streamed_events(client, model=LLAMA_MODEL, input="Add 2 and 3.",
                              max_output_tokens=300,
                              tools=[_server(mcp, allowed_tools=["add"],
@@ -170,8 +167,8 @@ def test_continuation_reuses_the_tool_list(client: OpenAI, mcp: McpTestServer,
     assert [m["content"] for m in replayed] == [call.output]
 
 
-def test_sse_server(client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream,
-                    sqlite_only: None) -> None:
+@sqlite_only
+def test_sse_server(client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream) -> None:
     response = client.responses.create(model=scripted.play(text_script("ok")), input="hi",
                                        tools=[_server(mcp, server_url=mcp.sse_url)])
     listed = response.output[0]
@@ -179,8 +176,9 @@ def test_sse_server(client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstre
     assert [tool.name for tool in listed.tools] == ["add", "lookup", "delete", "wait"]
 
 
+@sqlite_only
 def test_allowed_tools_filter_object(client: OpenAI, mcp: McpTestServer,
-                                     scripted: ScriptedUpstream, sqlite_only: None) -> None:
+                                     scripted: ScriptedUpstream) -> None:
     model = scripted.play(text_script("ok"))
     response = client.responses.create(model=model, input="hi", tools=[
         _server(mcp, allowed_tools={"read_only": True})])
@@ -261,9 +259,9 @@ def test_approval_and_list_cache_in_a_conversation(client: OpenAI, mcp: McpTestS
         "mcp_call", "message", "message", "message"]
 
 
+@sqlite_only
 def test_denied_approval_is_told_to_the_model(client: OpenAI, mcp: McpTestServer,
-                                              scripted: ScriptedUpstream,
-                                              sqlite_only: None) -> None:
+                                              scripted: ScriptedUpstream) -> None:
     tool = _server(mcp, require_approval={"always": {"tool_names": ["lookup"]}})
     first = _ask_approval(client, scripted, mcp, tool, "lookup", {"name": "bob"})
     calls = mcp.methods.count("tools/call")
@@ -278,8 +276,9 @@ def test_denied_approval_is_told_to_the_model(client: OpenAI, mcp: McpTestServer
     assert "denied" in str(told[-1]["content"]) and "private data" in str(told[-1]["content"])
 
 
+@sqlite_only
 def test_unknown_approval_request_is_a_400(client: OpenAI, mcp: McpTestServer,
-                                           scripted: ScriptedUpstream, sqlite_only: None) -> None:
+                                           scripted: ScriptedUpstream) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=scripted.play(text_script("x")), tools=[_server(mcp)],
                                 input=[{"type": "mcp_approval_response", "approve": True,
@@ -290,9 +289,9 @@ def test_unknown_approval_request_is_a_400(client: OpenAI, mcp: McpTestServer,
     assert error["param"] == "input" and "mcpr_unknown" in error["message"]
 
 
+@sqlite_only
 def test_tool_error_fails_the_call_and_the_model_is_told(client: OpenAI, mcp: McpTestServer,
-                                                         scripted: ScriptedUpstream,
-                                                         sqlite_only: None) -> None:
+                                                         scripted: ScriptedUpstream) -> None:
     tool = _server(mcp, require_approval="always")
     first = _ask_approval(client, scripted, mcp, tool, "delete", {"name": "bob"})
     answer = scripted.play(text_script("It failed."))
@@ -311,9 +310,9 @@ def test_tool_error_fails_the_call_and_the_model_is_told(client: OpenAI, mcp: Mc
 # ---- credentials, deployment servers, failures ------------------------------------------------
 
 
+@sqlite_only
 def test_request_authorization_reaches_the_server_and_is_not_echoed(
-        client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream,
-        sqlite_only: None) -> None:
+        client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream) -> None:
     tool = _server(mcp, authorization=REQUEST_TOKEN, headers={"X-Trace": "trace-1"})
     seen = len(mcp.requests)
     response = client.responses.create(model=scripted.play(text_script("ok")), input="hi",
@@ -344,9 +343,9 @@ def test_deployment_server_by_label_with_its_credentials(
     _assert_no_secret(client, response.id, responsa)
 
 
+@sqlite_only
 def test_unreachable_server_fails_its_list_without_leaking(
-        client: OpenAI, scripted: ScriptedUpstream, responsa: RunningResponsa,
-        sqlite_only: None) -> None:
+        client: OpenAI, scripted: ScriptedUpstream, responsa: RunningResponsa) -> None:
     model = scripted.play(text_script("No tools today."))
     events = streamed_events(client, model=model, input="hi",
                              tools=[{"type": "mcp", "server_label": "corp_down"}])
@@ -360,8 +359,9 @@ def test_unreachable_server_fails_its_list_without_leaking(
     _assert_no_secret(client, final["id"], responsa)
 
 
-def test_a_slow_call_times_out(client: OpenAI, mcp: McpTestServer, scripted: ScriptedUpstream,
-                               sqlite_only: None) -> None:
+@sqlite_only
+def test_a_slow_call_times_out(client: OpenAI, mcp: McpTestServer,
+                               scripted: ScriptedUpstream) -> None:
     tool = {"type": "mcp", "server_label": "corp_slow"}
     first = _ask_approval(client, scripted, mcp, tool, "wait", {"seconds": 5})
     second = client.responses.create(
@@ -374,6 +374,7 @@ def test_a_slow_call_times_out(client: OpenAI, mcp: McpTestServer, scripted: Scr
     assert call.error.code == -32001
 
 
+@sqlite_only
 @pytest.mark.parametrize(("tool", "param"), [
     ({"type": "mcp", "server_label": "x", "connector_id": "connector_gmail"},
      "tools[0].connector_id"),
@@ -382,17 +383,16 @@ def test_a_slow_call_times_out(client: OpenAI, mcp: McpTestServer, scripted: Scr
      "tools[0].server_url"),  # not among the deployment's `mcp_server_urls`
 ])
 def test_servers_that_cannot_be_reached_are_refused(client: OpenAI, scripted: ScriptedUpstream,
-                                                   sqlite_only: None, tool: dict[str, Any],
-                                                   param: str) -> None:
+                                                   tool: dict[str, Any], param: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=scripted.play(text_script("x")), input="hi", tools=[tool])
     error = caught.value.body
     assert isinstance(error, dict) and error["param"] == param
 
 
+@sqlite_only
 def test_duplicate_server_labels_are_refused(client: OpenAI, mcp: McpTestServer,
-                                             scripted: ScriptedUpstream,
-                                             sqlite_only: None) -> None:
+                                             scripted: ScriptedUpstream) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=scripted.play(text_script("x")), input="hi",
                                 tools=[_server(mcp), _server(mcp)])

@@ -387,3 +387,54 @@ def test_codex_tool_kinds_pass_through(client: OpenAI, upstream: ScriptedRespons
     assert made == [{key: value for key, value in item.items() if key != "id"}
                     for item in (custom, spawn, patch)]
     assert upstream.last_request(model)["tools"] == CODEX_TOOLS
+
+
+DEFERRED: dict[str, Any] = {**WEATHER, "name": "forecast", "defer_loading": True}
+SEARCH_TOOLS: list[dict[str, Any]] = [WEATHER, DEFERRED, {"type": "tool_search"}]
+
+
+def _whole(index: int, item: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """An item the upstream adds whole (its own tool search's items)."""
+    return [{"type": "response.output_item.added", "output_index": index,
+             "item": {**item, "status": "in_progress"}},
+            {"type": "response.output_item.done", "output_index": index, "item": item}], item
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_an_upstreams_own_tool_search_is_relayed(client: OpenAI, upstream: ScriptedResponses,
+                                                 stream: bool) -> None:
+    """`tool_search` and deferred tools go up unchanged; the upstream's search items reach
+    the client under responsa's ids, and go back up (without ids) on the next turn."""
+    call = {"type": "tool_search_call", "id": "tsc_up0", "call_id": "call_S",
+            "execution": "server", "arguments": {"query": "forecast"}, "status": "completed"}
+    output = {"type": "tool_search_output", "id": "tso_up1", "call_id": "call_S",
+              "execution": "server", "status": "completed", "tools": [DEFERRED]}
+    model = upstream.play(script(_whole(0, call), _whole(1, output), message(2, "Rain.")))
+    params: dict[str, Any] = {"model": model, "input": "Forecast?", "tools": SEARCH_TOOLS}
+    if stream:
+        final = streamed_events(client, **params)[-1]["response"]
+    else:
+        final = client.responses.create(**params).model_dump(mode="json", exclude_none=True)
+    relayed, loaded, said = final["output"]
+    assert relayed["id"].startswith("tsc_") and loaded["id"].startswith("tso_")
+    assert {**relayed, "id": call["id"]} == call and {**loaded, "id": output["id"]} == output
+    assert said["type"] == "message"
+    assert upstream.last_request(model)["tools"] == SEARCH_TOOLS
+    follow = upstream.play(text_script("ok"))
+    client.responses.create(model=follow, previous_response_id=final["id"], input="and?",
+                            tools=SEARCH_TOOLS)  # type: ignore[arg-type]
+    sent = upstream.last_request(follow)
+    assert sent["input"][1:3] == [{k: v for k, v in item.items() if k != "id"}
+                                  for item in (call, output)]
+
+
+def test_an_upstreams_client_search_call_ends_the_response(client: OpenAI,
+                                                           upstream: ScriptedResponses) -> None:
+    call = {"type": "tool_search_call", "id": "tsc_up0", "call_id": "call_C",
+            "execution": "client", "arguments": {"query": "x"}, "status": "completed"}
+    model = upstream.play(script(_whole(0, call)))
+    tools = [{"type": "tool_search", "execution": "client"}]
+    events = streamed_events(client, model=model, input="go", tools=tools)
+    (item,) = events[-1]["response"]["output"]
+    assert {**item, "id": call["id"]} == call
+    assert upstream.last_request(model)["tools"] == tools

@@ -208,7 +208,7 @@ OUTPUT_ITEMS = [
      ("c4", '{"stdout":"a"}')),
     ({"type": "computer_call_output", "call_id": "c5",
       "output": {"type": "computer_screenshot", "image_url": "data:image/png;base64,AAAA"}},
-     ("c5", "screenshot taken (data:image/png;base64,AAAA)")),
+     ("c5", [{"type": "input_image", "image_url": "data:image/png;base64,AAAA"}])),
 ]
 
 
@@ -223,8 +223,14 @@ def test_chat_messages_pair_every_kind_of_call_with_its_output() -> None:
     body = build_chat_body(ModelRequest(model="m", input=items, tools=TOOLS), Capabilities())
     assistant, *results = body["messages"]
     assert [call["id"] for call in assistant["tool_calls"]] == ["c1", "c2", "c3", "c4", "c5"]
+    *results, pictures = results
     assert [(m["role"], m["tool_call_id"]) for m in results] == [
         ("tool", f"c{n}") for n in range(1, 6)]
+    # The screenshot follows the results, as the user's: chat tool results hold text only.
+    assert results[-1]["content"] == "[1 image(s), shown next]"
+    assert pictures["role"] == "user" and pictures["content"][1] == {
+        "type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA",
+                                           "detail": "auto"}}
 
 
 def test_the_builder_streams_custom_input_and_adds_other_calls_whole() -> None:
@@ -242,8 +248,15 @@ def test_the_builder_streams_custom_input_and_adds_other_calls_whole() -> None:
     assert kinds == ["response.output_item.added", "response.custom_tool_call_input.delta",
                      "response.custom_tool_call_input.delta",
                      "response.custom_tool_call_input.done", "response.output_item.done",
-                     "response.output_item.added", "response.output_item.done",
-                     "response.completed"]
+                     "response.output_item.added", "response.shell_call_command.added",
+                     "response.shell_call_command.delta", "response.shell_call_command.done",
+                     "response.output_item.done", "response.completed"]
+    command = [{key: event.get(key) for key in ("output_index", "command_index", "command",
+                                                "delta")} for event in events[8:11]]
+    assert command == [
+        {"output_index": 1, "command_index": 0, "command": "", "delta": None},
+        {"output_index": 1, "command_index": 0, "command": None, "delta": "ls"},
+        {"output_index": 1, "command_index": 0, "command": "ls", "delta": None}]
     custom, shell = builder.response["output"]
     assert custom["input"] == "abc 1" and shell["action"]["commands"] == ["ls"]
     assert shell["id"].startswith("sh_") and custom["id"].startswith("ctc_")
@@ -300,3 +313,64 @@ def test_anthropic_gets_the_same_functions_and_pairs() -> None:
     assert assistant["content"][0]["input"] == {"input": "ls 1"}
     assert [block["tool_use_id"] for block in results["content"]] == ["c1", "c2", "c3", "c4",
                                                                       "c5"]
+
+
+# -- tool_search executed by the client -----------------------------------------------------------
+
+CLIENT_SEARCH = {"type": "tool_search", "execution": "client", "description": "Find tools.",
+                 "parameters": {"type": "object", "properties": {"goal": {"type": "string"}}}}
+
+
+def test_a_client_tool_search_is_offered_as_given_or_with_defaults() -> None:
+    assert _functions([CLIENT_SEARCH])["tool_search"] == {
+        "type": "function", "name": "tool_search", "description": "Find tools.",
+        "parameters": CLIENT_SEARCH["parameters"]}
+    default = _functions([{"type": "tool_search", "execution": "client"}])["tool_search"]
+    assert default["parameters"]["required"] == ["query"]
+    assert "Search for more tools" in default["description"]
+
+
+def test_a_client_tool_search_call_becomes_its_item() -> None:
+    builder = ResponseBuilder({"id": "resp_1", "output": [], "status": "in_progress"})
+    events = builder.start()
+    for delta in _decode([ToolCallDelta(0, name="tool_search", call_id="c1", arguments='{"go'),
+                          ToolCallDelta(0, arguments='al": "crm"}'), Finish("tool_calls")],
+                         [CLIENT_SEARCH]):
+        events += builder.feed(delta)
+    events += builder.finish()
+    assert_valid_stream(events)
+    assert [event["type"] for event in events[2:]] == [
+        "response.output_item.added", "response.output_item.done", "response.completed"]
+    (item,) = builder.response["output"]
+    assert item["id"].startswith("tsc_")
+    assert {key: item[key] for key in ("type", "call_id", "arguments", "execution", "status")} == {
+        "type": "tool_search_call", "call_id": "c1", "arguments": {"goal": "crm"},
+        "execution": "client", "status": "completed"}
+
+
+LOADED = [{"type": "function", "name": "lookup", "defer_loading": True},
+          {"type": "namespace", "name": "crm", "description": "CRM.",
+           "tools": [{"type": "function", "name": "find_customer"}]}]
+SEARCH_ITEMS = [
+    {"type": "tool_search_call", "call_id": "s1", "arguments": {"query": "crm"},
+     "execution": "server", "status": "completed"},
+    {"type": "tool_search_output", "call_id": "s1", "execution": "server",
+     "status": "completed", "tools": LOADED},
+    {"type": "additional_tools", "role": "developer", "tools": [LOADED[0]]},
+]
+
+
+def test_search_items_read_as_a_call_and_the_names_it_loaded() -> None:
+    assert as_function_call(SEARCH_ITEMS[0]) == ("s1", "tool_search", '{"query":"crm"}')
+    assert as_function_output(SEARCH_ITEMS[1]) == (
+        "s1", "Tools loaded, callable from now on: lookup, crm__find_customer")
+    assert as_function_output({**SEARCH_ITEMS[1], "tools": []}) == ("s1", "No tools found.")
+    body = build_chat_body(ModelRequest(model="m", input=SEARCH_ITEMS), Capabilities())
+    assistant, result = body["messages"]  # the additional_tools item says nothing itself
+    assert assistant["tool_calls"][0]["function"] == {"name": "tool_search",
+                                                      "arguments": '{"query":"crm"}'}
+    assert (result["role"], result["tool_call_id"]) == ("tool", "s1")
+    anthropic = build_messages_body(ModelRequest(model="m", input=SEARCH_ITEMS),
+                                    default_max_tokens=10)
+    assert [message["content"][0]["type"] for message in anthropic["messages"]] == [
+        "tool_use", "tool_result"]

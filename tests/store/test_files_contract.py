@@ -42,6 +42,21 @@ async def test_files_crud_and_pages(store: Store) -> None:
     assert await store.get_file("file_3") is None
 
 
+async def test_expired_files_are_deleted_with_their_vector_store_files(store: Store) -> None:
+    await store.create_file({**file("file_old"), "expires_at": 100})
+    await store.create_file({**file("file_new"), "expires_at": 200})
+    await store.create_file(file("file_kept"))  # no expiry
+    await store.create_vector_store({"id": "vs_1", "created_at": 5, "expires_after": None,
+                                     "expires_at": None, "last_active_at": 5})
+    assert await store.add_vector_store_files("vs_1", [vs_file("file_old"), vs_file("file_kept")])
+    assert await store.delete_expired_files(99) == []
+    assert await store.delete_expired_files(150) == ["file_old"]
+    assert await store.get_file("file_old") is None and await store.get_file("file_new")
+    assert await store.get_vector_store_file("vs_1", "file_old") is None
+    assert await store.get_vector_store_file("vs_1", "file_kept") is not None
+    assert sorted(await store.delete_expired_files(10**10)) == ["file_new"]
+
+
 async def test_vector_store_counts_follow_its_files(store: Store) -> None:
     stored = {"id": "vs_1", "created_at": 5, "name": "docs", "metadata": {"k": "v"},
               "expires_after": None, "expires_at": None, "last_active_at": 5}

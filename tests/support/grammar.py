@@ -37,6 +37,8 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
     summaries: list[str] = []  # the open reasoning item's summary texts so far
     open_summary: int | None = None
     annotations = 0  # of the open content part
+    commands: list[str] = []  # the open shell call's commands, as their events built them
+    command_open = False  # a command was added and is not done yet
     done_items: list[dict[str, Any]] = []
     terminal_count = 0
     for position, event in enumerate(events):
@@ -57,6 +59,7 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             open_item, open_index, open_part, parts_seen, args = event["item"], event[
                 "output_index"], None, 0, []
             summaries, open_summary = [], None
+            commands, command_open = [], False
             # Bookkeeping items (compaction, mcp_list_tools) have no status at all.
             assert open_item.get("status", "in_progress") == "in_progress"
             continue
@@ -70,6 +73,9 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             assert open_summary is None, "item done with a summary part open"
             if item["type"] == "reasoning":
                 assert [part["text"] for part in item["summary"]] == summaries
+            if item["type"] == "shell_call":  # every command streamed, whole, in order
+                assert not command_open, "shell call done with a command open"
+                assert commands == item["action"]["commands"], "shell commands not streamed"
             assert (item["type"], item["id"], item.get("call_id")) == (
                 open_item["type"], open_item["id"], open_item.get("call_id")), "identity changed"
             assert item.get("status", "completed") in _FINAL_STATUSES.get(
@@ -124,6 +130,18 @@ def assert_valid_stream(events: list[dict[str, Any]], *, allow_unterminated: boo
             args.append(event["delta"])
         elif kind == "response.custom_tool_call_input.done":
             assert event["input"] == "".join(args)
+        elif kind == "response.shell_call_command.added":
+            assert open_item["type"] == "shell_call" and not command_open
+            assert event["command_index"] == len(commands) and event["command"] == ""
+            commands.append("")
+            command_open = True
+        elif kind == "response.shell_call_command.delta":
+            assert command_open and event["command_index"] == len(commands) - 1
+            commands[-1] += event["delta"]
+        elif kind == "response.shell_call_command.done":
+            assert command_open and event["command_index"] == len(commands) - 1
+            assert event["command"] == commands[-1]
+            command_open = False
         elif not kind.removeprefix("response.").startswith(open_item["type"]):
             # A tool item's own events are named after it: `response.mcp_call.in_progress`,
             # `response.code_interpreter_call_code.delta`, `response.web_search_call.searching`.

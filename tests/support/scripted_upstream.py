@@ -77,6 +77,21 @@ def text_script(*pieces: str, finish: str = "stop") -> Script:
     return Script(chunks)
 
 
+def calls_script(*calls: tuple[str, str], pieces: int = 3, ids: str = "call_") -> Script:
+    """The model calls each (function, arguments), the arguments streamed in `pieces`; the
+    calls' ids are `ids` and their position (`call_0`, `call_1` …)."""
+    chunks: list[Any] = [chunk({"role": "assistant", "content": None})]
+    for index, (name, arguments) in enumerate(calls):
+        size = max(1, len(arguments) // pieces + 1)
+        parts = [arguments[i:i + size] for i in range(0, len(arguments), size)]
+        chunks.append(chunk({"tool_calls": [{"index": index, "id": f"{ids}{index}",
+                                             "type": "function",
+                                             "function": {"name": name, "arguments": ""}}]}))
+        chunks += [chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+                   for part in parts]
+    return Script([*chunks, chunk(finish="tool_calls"), chunk(usage=usage())])
+
+
 class ScriptedUpstream(ThreadedAsgiServer):
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}

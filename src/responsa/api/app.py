@@ -75,8 +75,10 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         engine = Engine(store, providers,
                         Sealer(await load_secret(settings.database, settings.secret_key)),
                         services)
-        # Background runs announce their end through `app.state.webhooks.notify(response)`.
-        webhooks = WebhookNotifier(settings.webhooks)
+        # Background runs announce their end through `app.state.webhooks.notify(response)`;
+        # every replica sweeps the queued deliveries as often as it sweeps for orphaned runs.
+        webhooks = WebhookNotifier(store, settings.webhooks,
+                                   poll_seconds=settings.run_lease_seconds / 3)
         await webhooks.start()
         runner = BackgroundRunner(engine, lease_seconds=settings.run_lease_seconds)
         runner.on_terminal.append(webhooks.notify)
@@ -86,7 +88,7 @@ def create_app(settings: Settings) -> EdgeMiddleware:
         app.state.webhooks = webhooks
         app.state.runner = runner
         app.state.files = file_services
-        await file_services.ingestor.resume()
+        await file_services.start()
         app.state.containers = code_containers
         try:
             yield

@@ -17,7 +17,7 @@ from responsa.api.json import deleted_response, json_response
 from responsa.api.listing import list_object, page_params
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_file_id
-from responsa.retrieval.services import FileServices
+from responsa.retrieval.services import FileServices, expired
 from responsa.store.base import JSONDict, Store
 
 # What an upload may say it is for [FilePurpose in the SDK]; files list by any stored purpose.
@@ -41,7 +41,7 @@ def file_not_found(file_id: str, param: str | None = None) -> NotFoundError:
 
 
 async def existing_file(request: Request, file_id: str, param: str | None = None) -> JSONDict:
-    file = await store_of(request).get_file(file_id)
+    file = await services_of(request).file(file_id)
     if file is None:
         raise file_not_found(file_id, param)
     return file
@@ -110,6 +110,8 @@ async def list_files(request: Request) -> Response:
                                       max_limit=10_000)
     page = await store_of(request).list_files(purpose=request.query_params.get("purpose"),
                                               after=after, limit=limit, order=order)
+    now = time.time()  # what the next sweep deletes is already gone for the client
+    page.data[:] = [file for file in page.data if not expired(file, now)]
     return json_response(list_object(page))
 
 

@@ -141,7 +141,8 @@ async def list_input_items(request: Request) -> Response:
 async def input_tokens(request: Request) -> Response:
     body = parse_input_tokens_request(await request.body()).canonical_body()
     engine = _engine(request)
-    count = await count_input_tokens(engine.store, engine.providers, body, engine.sealer)
+    count = await count_input_tokens(engine.store, engine.providers, body, engine.sealer,
+                                     engine.services.files)
     return json_response({"object": "response.input_tokens", "input_tokens": count})
 
 

@@ -26,6 +26,7 @@ from responsa.providers.deltas import (
     ReasoningState,
     ReasoningSummaryDelta,
     RefusalDelta,
+    RelayedItem,
     TextDelta,
     ToolCallDelta,
     Usage,
@@ -123,6 +124,11 @@ class ResponseBuilder:
             return self._reasoning_state(delta)
         if isinstance(delta, RefusalDelta):
             return self._content_delta("refusal", delta.text, None)
+        if isinstance(delta, RelayedItem):
+            prefix = _RELAYED_ID_PREFIXES.get(delta.item["type"], "item")
+            item = {"status": "completed", **delta.item, "id": new_id(prefix)}
+            return [*self.open_hosted({**item, "status": "in_progress"}),
+                    *self.close_hosted(item)]
         if isinstance(delta, Usage):
             self._usage = delta  # an upstream may repeat its running total: the last one counts
             return []
@@ -405,8 +411,22 @@ class ResponseBuilder:
         except ValueError as exc:
             self.response["output"].pop()
             raise UpstreamProtocolError("upstream", f"the model's {kind}: {exc}") from exc
-        return [self._event("response.output_item.added", output_index=current.output_index,
-                            item=_copy_item(item))]
+        events = [self._event("response.output_item.added", output_index=current.output_index,
+                              item=_copy_item(item))]
+        if kind == "shell_call":
+            events += self._shell_commands(current.output_index, item["action"]["commands"])
+        return events
+
+    def _shell_commands(self, output_index: int, commands: list[str]) -> list[Event]:
+        """Each command of a shell call as the API streams it: added empty, one delta, done.
+        (Its `shell_call_output_content` events are the client's to produce, not ours.)"""
+        events: list[Event] = []
+        for index, command in enumerate(commands):
+            base = {"output_index": output_index, "command_index": index}
+            events += [self._event("response.shell_call_command.added", **base, command=""),
+                       self._event("response.shell_call_command.delta", **base, delta=command),
+                       self._event("response.shell_call_command.done", **base, command=command)]
+        return events
 
     def _open_part(self, current: _OpenItem, kind: str) -> Event:
         current.part_kind = kind
@@ -512,6 +532,8 @@ class ResponseBuilder:
 
 _TEXT_DELTA = "response.output_text.delta"
 _REFUSAL_DELTA = "response.refusal.delta"
+# Items relayed from a native upstream, by the prefix of the id they get here.
+_RELAYED_ID_PREFIXES = {"tool_search_call": "tsc", "tool_search_output": "tso"}
 # Call kinds streamed as they come (the others are added whole, once their arguments are).
 _STREAMED_KINDS = frozenset({"function", "custom"})
 _DELTA_EVENTS = {"function_call": "response.function_call_arguments.delta",

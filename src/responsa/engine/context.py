@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responsa.engine.compaction_items import Sealer, expand_compactions
+from responsa.engine.file_parts import inline_file_parts
 from responsa.engine.reasoning_items import expand_reasoning
 from responsa.errors import InvalidRequestError, NotFoundError
 from responsa.ids import new_id
 from responsa.providers.tool_surface import as_function_call, as_function_output, call_id_of
 from responsa.store.base import Store
 from responsa.tools.registry import replay_hosted_items
+
+if TYPE_CHECKING:
+    from responsa.retrieval.services import FileServices
 
 JSONDict = dict[str, Any]
 
@@ -29,11 +33,15 @@ _ID_PREFIXES = {
     "custom_tool_call_output": "ctco",
     "reasoning": "rs",
     "compaction": "cmp",
+    "tool_search_call": "tsc",
+    "tool_search_output": "tso",
+    "additional_tools": "at",
 }
 # Items whose list form (ResponseItem) always carries a status.
 _STATUS_DEFAULTED = frozenset({"message", "function_call", "function_call_output",
                                "custom_tool_call", "custom_tool_call_output", "shell_call",
-                               "shell_call_output", "computer_call_output"})
+                               "shell_call_output", "computer_call_output", "tool_search_call",
+                               "tool_search_output"})
 
 
 @dataclass(slots=True)
@@ -48,10 +56,12 @@ class ConversationContext:
 
 async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = None, *,
                         local: Mapping[str, list[JSONDict]] | None = None,
-                        provider: str | None = None) -> ConversationContext:
+                        provider: str | None = None,
+                        files: FileServices | None = None) -> ConversationContext:
     """`local`: histories of responses kept outside the store (a WebSocket connection's
     `store: false` responses), looked up before it. `provider` (its name) is who answers:
-    sealed reasoning it produced is restored for it."""
+    sealed reasoning it produced is restored for it. `files`: where image and file parts given
+    by `file_id` are read from (engine/file_parts.py)."""
     input_items = [with_id(item) for item in body.get("input") or ()]
     history: list[JSONDict] = []
     previous_id = body.get("previous_response_id")
@@ -85,6 +95,7 @@ async def build_context(store: Store, body: JSONDict, sealer: Sealer | None = No
     history_length = max(0, len(model_input) - len(input_items))
     earlier = replay_hosted_items(model_input[:history_length])
     model_input = earlier + replay_hosted_items(model_input[history_length:])
+    model_input = await inline_file_parts(model_input, files, first_new=len(earlier))
     return ConversationContext(input_items=input_items, model_input=model_input,
                                conversation_id=conversation_id,
                                history_length=len(earlier), items=items)
@@ -129,13 +140,15 @@ def with_id(item: JSONDict) -> JSONDict:
         item = {"id": new_id(_ID_PREFIXES.get(kind, "item")), **item}
     if kind in _STATUS_DEFAULTED and item.get("status") is None:
         item["status"] = "completed"
+    if kind in ("tool_search_call", "tool_search_output") and item.get("execution") is None:
+        item["execution"] = "server"  # the tool's own default, and required in the list form
     return item
 
 
 def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
-    """Every tool output (function, custom, apply_patch, shell, local_shell, computer) answers
-    an earlier call, and every finished call in the context has its output — as the real API
-    insists before anything reaches the model."""
+    """Every tool output (function, custom, apply_patch, shell, local_shell, computer,
+    tool_search) answers an earlier call, and every finished call in the context has its
+    output — as the real API insists before anything reaches the model."""
     calls: dict[str, int] = {}
     answered: set[str] = set()
     for position, item in enumerate(items):
@@ -159,8 +172,10 @@ def check_tool_call_pairs(items: list[JSONDict], *, first_new: int) -> None:
 # How the errors name each kind (the real API's wording for function calls).
 _CALL_NAMES = {"function_call": "function call", "custom_tool_call": "custom tool call",
                "apply_patch_call": "apply patch call", "shell_call": "shell call",
-               "local_shell_call": "local shell call", "computer_call": "computer call"}
-_OUTPUT_NAMES = {f"{kind}_output": name for kind, name in _CALL_NAMES.items()}
+               "local_shell_call": "local shell call", "computer_call": "computer call",
+               "tool_search_call": "tool search call"}
+_OUTPUT_NAMES = {f"{kind}_output": name for kind, name in _CALL_NAMES.items()} | {
+    "tool_search_output": "tool search"}
 
 
 def _input_param(position: int, first_new: int) -> str:

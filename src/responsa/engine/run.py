@@ -27,6 +27,7 @@ from responsa.engine.compaction import (
 )
 from responsa.engine.compaction_items import Sealer
 from responsa.engine.context import ConversationContext, build_context
+from responsa.engine.deferred_tools import check_loadable, loaded_tools, merge_tools, offered_tools
 from responsa.engine.prompts import apply_prompt
 from responsa.engine.reasoning_items import seal_reasoning
 from responsa.engine.snapshot import LOGPROBS, initial_response
@@ -37,7 +38,7 @@ from responsa.ids import new_id
 from responsa.providers.base import ModelRequest, Provider
 from responsa.providers.deltas import Delta, ToolCallDelta
 from responsa.providers.registry import ProviderRegistry
-from responsa.providers.tool_surface import CLIENT_TOOL_TYPES
+from responsa.providers.tool_surface import is_client_tool
 from responsa.store.base import Store, StoredResponse
 from responsa.tools.base import HostedCall, ToolServices
 from responsa.tools.web_search import WEB_SEARCH_TYPES
@@ -89,8 +90,9 @@ class Engine:
         threshold = compact_threshold(body)
         body, compacting = split_compaction_trigger(body)
         context = await build_context(self.store, body, self.sealer, local=local,
-                                      provider=provider.name)
-        request = _model_request(body, upstream_model, context)
+                                      provider=provider.name, files=self.services.files)
+        native_search = provider.capabilities.tool_search
+        request = _model_request(body, upstream_model, context, native_tool_search=native_search)
         compaction = None
         if compacting:  # the whole context becomes one compaction item: no answer, no tools
             hosted = HostedTools([], 0)
@@ -100,7 +102,9 @@ class Engine:
                                                 threshold=threshold,
                                                 first_new=context.history_length)
             request = await fit_context_window(provider, request, body.get("truncation"))
-            hosted = HostedTools.from_request(body, self.services, skip=not_offered)
+            # A native upstream runs its own tool search: the declaration goes up as it is.
+            skip = not_offered | {"tool_search"} if native_search else not_offered
+            hosted = HostedTools.from_request(body, self.services, skip=skip)
             await hosted.check()
         response = initial_response(body, model=body["model"])
         if response_id is not None and created_at is not None:
@@ -274,6 +278,9 @@ class ResponseRun:
                     yield event
                 said = builder.for_provider([item for item in builder.response["output"][spoken:]
                                              if item["type"] in _MODEL_SPOKEN])
+                # Tools a tool search loaded are offered from the next call on.
+                self._client_tools = merge_tools(self._client_tools,
+                                                 loaded_tools(builder.response["output"]))
                 model_items = [item for result in results for item in result.model_items()]
                 self._request = dataclasses.replace(
                     self._next_request(first=False),
@@ -367,9 +374,11 @@ def _reject_unsupported(body: JSONDict) -> None:
     """Fail loudly on what this server cannot do yet, naming the parameter."""
     for index, tool in enumerate(body.get("tools") or ()):
         kind = tool["type"]
-        if kind not in CLIENT_TOOL_TYPES and not is_hosted_type(kind):
+        if not is_client_tool(tool) and not is_hosted_type(kind):
             raise InvalidRequestError(f"Tools of type '{kind}' are not supported yet.",
                                       param=f"tools[{index}].type", code="unsupported_value")
+    if isinstance(body.get("input"), list):
+        check_loadable(body["input"])
 
 
 def _not_offered(body: JSONDict, services: ToolServices) -> frozenset[str]:
@@ -406,12 +415,17 @@ _PASSTHROUGH = ("text", "service_tier", "prompt_cache_key", "prompt_cache_retent
 
 
 def _model_request(
-    body: JSONDict, upstream_model: str, context: ConversationContext
+    body: JSONDict, upstream_model: str, context: ConversationContext, *,
+    native_tool_search: bool = False,
 ) -> ModelRequest:
     include = body.get("include") or ()
     text = body.get("text") or {}
     # The client's own tools; each provider offers them as its dialect can (tool_surface.py).
-    tools = [tool for tool in body.get("tools") or () if tool["type"] in CLIENT_TOOL_TYPES]
+    declared = body.get("tools") or []
+    if native_tool_search:  # deferred ones and the search itself go up as they are
+        tools = [tool for tool in declared if is_client_tool(tool) or tool["type"] == "tool_search"]
+    else:  # deferred ones held back, loaded ones added (engine/deferred_tools.py)
+        tools = offered_tools(declared, context.items)
     return ModelRequest(
         model=upstream_model,
         input=context.model_input,

@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from responsa.engine.builder import Event, ResponseBuilder
+from responsa.engine.deferred_tools import deferred_tools
 from responsa.errors import InvalidRequestError
 from responsa.ids import new_id
 from responsa.providers.deltas import ToolCallDelta
+from responsa.providers.tool_surface import is_client_tool
 from responsa.tools.base import (
     CheckedTool,
     CitingTool,
     HostedCall,
     HostedOutcome,
     HostedTool,
+    LoadingTool,
     OutputSink,
     ToolServices,
 )
@@ -73,10 +76,16 @@ class HostedTools:
     @classmethod
     def from_request(cls, body: JSONDict, services: ToolServices, *,
                      skip: frozenset[str] = frozenset()) -> HostedTools:
-        """The request's hosted tools, but for the `skip` types (declared, not offered)."""
+        """The request's hosted tools, but for the `skip` types (declared, not offered) and
+        those the client executes itself (a `tool_search` with `execution: "client"`)."""
+        declared = body.get("tools") or ()
         tools = [FACTORIES[tool["type"]](tool, index, services)
-                 for index, tool in enumerate(body.get("tools") or ())
-                 if tool["type"] in FACTORIES and tool["type"] not in skip]
+                 for index, tool in enumerate(declared)
+                 if tool["type"] in FACTORIES and tool["type"] not in skip
+                 and not is_client_tool(tool)]
+        for tool in tools:
+            if isinstance(tool, LoadingTool):
+                tool.defer(deferred_tools(declared))
         limit = body.get("max_tool_calls")
         return cls(tools, DEFAULT_MAX_TOOL_CALLS if limit is None else int(limit))
 

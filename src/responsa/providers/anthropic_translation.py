@@ -182,6 +182,8 @@ def to_anthropic_messages(request: ModelRequest) -> tuple[str, list[JSONDict]]:
             blocks = (item.get(REASONING_STATE_KEY) or {}).get("blocks")
             if blocks:  # else skipped: see the module docstring
                 _append(messages, "assistant", [dict(block) for block in blocks])
+        elif kind == "additional_tools":
+            continue  # its tools are offered with the others (engine/deferred_tools.py)
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by Anthropic providers.",
@@ -244,8 +246,8 @@ def _image(part: JSONDict, param: str) -> JSONDict:
     url = part.get("image_url")
     if not url:
         raise InvalidRequestError(
-            "Images by 'file_id' need the Files API, which is not available yet; "
-            "send 'image_url' instead.", param=param, code="unsupported_value")
+            "An image needs its 'image_url' or the 'file_id' of an upload.", param=param,
+            code="unsupported_value")
     if url.startswith("data:"):
         media_type, data = _data_url(url, param)
         if media_type not in _IMAGE_TYPES:

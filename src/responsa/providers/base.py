@@ -33,6 +33,9 @@ class Capabilities:
     tokenize_endpoint: bool = False
     # A native Responses upstream's `POST /responses/input_tokens` (OpenAI has it).
     input_tokens_endpoint: bool = False
+    # Runs `tool_search` and deferred loading itself (native Responses upstreams): the
+    # declarations go up unchanged and its items come back to be relayed.
+    tool_search: bool = False
 
 
 @dataclass(slots=True)

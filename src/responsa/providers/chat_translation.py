@@ -97,8 +97,12 @@ def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) ->
     reasoning: list[str] = []  # reasoning items' text, for the assistant message they precede
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
+    images: list[JSONDict] = []  # tool outputs' pictures, for the user turn after the results
     for index, item in enumerate(request.input):
         kind = item["type"]
+        output = as_function_output(item)
+        if images and output is None:
+            messages.append(_tool_images(images))
         if kind == "message":
             messages.append(_message(item, index))
             if messages[-1]["role"] == "assistant":
@@ -115,17 +119,31 @@ def to_chat_messages(request: ModelRequest, *, reasoning_input: bool = False) ->
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
                 _attach_reasoning(messages[-1], reasoning)
-        elif (output := as_function_output(item)) is not None:
-            messages.append({"role": "tool", "tool_call_id": output[0],
-                             "content": _tool_output_text(output[1], index)})
+        elif output is not None:
+            text, pictures = _tool_output(output[1], index)
+            messages.append({"role": "tool", "tool_call_id": output[0], "content": text})
+            images += pictures
         elif kind == "reasoning":
             if reasoning_input:  # see the module docstring
                 reasoning += [part.get("text") or "" for part in item.get("content") or ()]
+        elif kind == "additional_tools":
+            continue  # its tools are offered with the others (engine/deferred_tools.py)
         else:
             raise InvalidRequestError(
                 f"Input items of type '{kind}' are not supported by chat-completions providers.",
                 param=f"input[{index}]", code="unsupported_value")
+    if images:
+        messages.append(_tool_images(images))
     return messages
+
+
+def _tool_images(images: list[JSONDict]) -> JSONDict:
+    """Chat tool results hold text only: the pictures tool calls returned (a computer's
+    screenshot, an image a function gave back) follow them as the user's, in order."""
+    message = {"role": "user", "content": [
+        {"type": "text", "text": "The images the tool calls above returned:"}, *images]}
+    images.clear()
+    return message
 
 
 def _attach_reasoning(message: JSONDict, reasoning: list[str]) -> None:
@@ -151,8 +169,7 @@ def _message(item: JSONDict, index: int) -> JSONDict:
             url = part.get("image_url")
             if not url:
                 raise InvalidRequestError(
-                    "Images by 'file_id' need the Files API, which is not available yet; "
-                    "send 'image_url' instead.",
+                    "An image needs its 'image_url' or the 'file_id' of an upload.",
                     param=f"input[{index}].content[{part_index}]", code="unsupported_value")
             parts.append({"type": "image_url",
                           "image_url": {"url": url, "detail": part.get("detail") or "auto"}})
@@ -160,7 +177,8 @@ def _message(item: JSONDict, index: int) -> JSONDict:
             file_data = part.get("file_data")
             if not file_data:
                 raise InvalidRequestError(
-                    "Files by 'file_id' or 'file_url' are not supported yet; send 'file_data'.",
+                    "Files by 'file_url' are not supported; send 'file_data' or the 'file_id' "
+                    "of an upload.",
                     param=f"input[{index}].content[{part_index}]", code="unsupported_value")
             file: JSONDict = {"file_data": file_data}
             if part.get("filename"):
@@ -176,17 +194,27 @@ def _message(item: JSONDict, index: int) -> JSONDict:
     return {"role": role, "content": parts}
 
 
-def _tool_output_text(output: str | list[JSONDict], index: int) -> str:
+def _tool_output(output: str | list[JSONDict], index: int) -> tuple[str, list[JSONDict]]:
+    """A tool output as the tool message's text and the pictures that must follow it."""
     if isinstance(output, str):
-        return output
-    texts = []
-    for part in output:
-        if part["type"] != "input_text":
+        return output, []
+    texts: list[str] = []
+    images: list[JSONDict] = []
+    for part_index, part in enumerate(output):
+        if part["type"] == "input_text":
+            texts.append(part["text"])
+        elif part["type"] == "input_image" and part.get("image_url"):
+            images.append({"type": "image_url", "image_url": {
+                "url": part["image_url"], "detail": part.get("detail") or "auto"}})
+        else:
             raise InvalidRequestError(
-                "Only text is supported in function_call_output for chat-completions providers.",
-                param=f"input[{index}].output", code="unsupported_value")
-        texts.append(part["text"])
-    return "".join(texts)
+                "Only text and images are supported in tool outputs for chat-completions "
+                "providers.", param=f"input[{index}].output[{part_index}]",
+                code="unsupported_value")
+    text = "".join(texts)
+    if images:
+        text += f"{' ' if text else ''}[{len(images)} image(s), shown next]"
+    return text, images
 
 
 def _add_tools(body: JSONDict, request: ModelRequest, capabilities: Capabilities) -> None:

@@ -11,8 +11,10 @@ from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 # What a tool call comes back as (providers/tool_surface.py): `function_call`,
-# `custom_tool_call`, `apply_patch_call`, `shell_call`, `local_shell_call`, `computer_call`.
-ToolKind = Literal["function", "custom", "apply_patch", "shell", "local_shell", "computer"]
+# `custom_tool_call`, `apply_patch_call`, `shell_call`, `local_shell_call`, `computer_call`,
+# `tool_search_call` (a client-executed tool search).
+ToolKind = Literal["function", "custom", "apply_patch", "shell", "local_shell", "computer",
+                   "tool_search"]
 
 
 @dataclass(slots=True)
@@ -83,6 +85,15 @@ class ToolCallDelta:
 
 
 @dataclass(slots=True)
+class RelayedItem:
+    """A finished item a native Responses upstream made that has no delta of its own (its own
+    tool search's `tool_search_call` and `tool_search_output`): the builder adds it as it is,
+    under an id of its own."""
+
+    item: dict[str, Any]
+
+
+@dataclass(slots=True)
 class Usage:
     input_tokens: int
     output_tokens: int
@@ -96,4 +107,4 @@ class Finish:
 
 
 Delta = (TextDelta | AnnotationDelta | RefusalDelta | ReasoningDelta | ReasoningSummaryDelta
-         | ReasoningState | ToolCallDelta | Usage | Finish)
+         | ReasoningState | ToolCallDelta | RelayedItem | Usage | Finish)

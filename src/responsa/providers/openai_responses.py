@@ -45,7 +45,8 @@ _NOT_COUNTED = ("stream", "store", "temperature", "top_p", "presence_penalty",
 class ResponsesProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
-        self.capabilities: Capabilities = replace(config.capabilities, reasoning=True)
+        self.capabilities: Capabilities = replace(config.capabilities, reasoning=True,
+                                                           tool_search=True)
         self.context_window = config.context_window
         auth = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._http = HTTPUpstream(config, base_url=config.base_url or DEFAULT_BASE_URL,

@@ -33,8 +33,11 @@ reasoning state (sealed into responsa's own); a `function_call` item → a tool 
 `response.function_call_arguments.delta` → arguments (or the arguments of its
 `output_item.done` when none were streamed); a `custom_tool_call` (with its `namespace`) and
 its `response.custom_tool_call_input.delta` likewise; finished `apply_patch_call`,
-`shell_call`, `local_shell_call` and `computer_call` items → one whole call of their kind.
-Codex's tool declarations (`custom`, `namespace`, `apply_patch`, `shell` …) go up unchanged.
+`shell_call`, `local_shell_call` and `computer_call` items → one whole call of their kind;
+finished `tool_search_call` and `tool_search_output` items (the upstream's own tool search,
+server- or client-executed) → relayed as they are.
+Codex's tool declarations (`custom`, `namespace`, `apply_patch`, `shell` …), `tool_search` and
+deferred tools (`defer_loading`) go up unchanged.
 `response.completed` / `response.incomplete` end
 the stream: `max_output_tokens` → length, `content_filter` → content_filter, any function call
 → tool_calls, else stop; their `usage` (with cached and reasoning details) → usage.
@@ -62,6 +65,7 @@ from responsa.providers.deltas import (
     ReasoningState,
     ReasoningSummaryDelta,
     RefusalDelta,
+    RelayedItem,
     TextDelta,
     ToolCallDelta,
     ToolKind,
@@ -84,6 +88,8 @@ _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 _STREAMED_CALLS: dict[str, ToolKind] = {"function_call": "function", "custom_tool_call": "custom"}
 _CALL_DELTAS = frozenset({"response.function_call_arguments.delta",
                           "response.custom_tool_call_input.delta"})
+# Items of the upstream's own making, relayed whole.
+_RELAYED = frozenset({"tool_search_call", "tool_search_output"})
 
 
 def build_responses_body(request: ModelRequest) -> JSONDict:
@@ -173,6 +179,8 @@ def _decode_response(provider: str, response: JSONDict) -> list[Delta]:
                     deltas.append(RefusalDelta(part["refusal"]))
         elif kind == "reasoning":
             deltas += _reasoning(item)
+        elif kind in _RELAYED:
+            deltas.append(RelayedItem(item))
         elif (call := whole_call(tool_index, item)) is not None:
             deltas.append(call)
             tool_index += 1
@@ -283,6 +291,8 @@ class EventDecoder:
             item = event["item"]
             if item["type"] == "reasoning" and item.get("encrypted_content"):
                 return [ReasoningState(encrypted_content=item["encrypted_content"])]
+            if item["type"] in _RELAYED:
+                return [RelayedItem(item)]
             if item["type"] not in _STREAMED_CALLS:
                 # Shell, apply_patch and computer calls come whole, as the builder adds them.
                 call = whole_call(self._count, item)

@@ -16,10 +16,13 @@ and the model's calls of those functions come back as the items the client expec
   `local_shell` → `local_shell({command, env?, working_directory?, timeout_ms?, user?})` →
   `local_shell_call`; `computer` / `computer_use_preview` → `computer({action})` →
   `computer_call` (with `pending_safety_checks: []`).
+- `tool_search` executed by the client → `tool_search` with its `description` and `parameters`
+  (or a `{query}` default) → `tool_search_call` with `arguments` and `execution: "client"`.
 
 The other way, every such call item and its `*_output` item in the input become a function
 call and its tool result (`as_function_call`, `as_function_output`): a shell's output as a
-terminal would show it, a screenshot as a note (chat tool results hold text only).
+terminal would show it, a screenshot as a note (chat tool results hold text only), a
+`tool_search_output` as the names of the functions it loaded.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ JSONDict = dict[str, Any]
 # Tool types a client declares and executes itself: offered to the model, never run here.
 CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace", "apply_patch", "shell",
                                "local_shell", "computer", "computer_use_preview"})
+TOOL_SEARCH = "tool_search"  # the function name of a tool search, client or hosted
 NAMESPACE_SEPARATOR = "__"
 MAX_FUNCTION_NAME = 64
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -48,10 +52,11 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 # The item each non-function kind comes back as, and the id prefix of that item.
 ITEM_TYPES: dict[ToolKind, str] = {
     "function": "function_call", "custom": "custom_tool_call", "apply_patch": "apply_patch_call",
-    "shell": "shell_call", "local_shell": "local_shell_call", "computer": "computer_call"}
+    "shell": "shell_call", "local_shell": "local_shell_call", "computer": "computer_call",
+    "tool_search": "tool_search_call"}
 ITEM_ID_PREFIXES: dict[ToolKind, str] = {
     "function": "fc", "custom": "ctc", "apply_patch": "apc", "shell": "sh", "local_shell": "lsh",
-    "computer": "cu"}
+    "computer": "cu", "tool_search": "tsc"}
 _KIND_OF_CALL = {item_type: kind for kind, item_type in ITEM_TYPES.items()}
 
 _STRING = {"type": "string"}
@@ -98,9 +103,29 @@ _BUILTIN_FUNCTIONS: dict[str, JSONDict] = {
             "required": ["type"]}}, "required": ["action"]},
     },
 }
+_TOOL_SEARCH_DEFAULTS: JSONDict = {
+    "description": "Search for more tools by what they do. The tools found can be called from "
+                   "then on.",
+    "parameters": {"type": "object", "properties": {"query": {
+        "type": "string", "minLength": 1, "description": "What the tools should do."}},
+        "required": ["query"], "additionalProperties": False},
+}
 _BUILTIN_KINDS: dict[str, ToolKind] = {
     "apply_patch": "apply_patch", "shell": "shell", "local_shell": "local_shell",
     "computer": "computer", "computer_use_preview": "computer"}
+
+
+def is_client_tool(tool: JSONDict) -> bool:
+    """Whether the client executes `tool` itself: offered to the model, never run here."""
+    kind = tool["type"]
+    return kind in CLIENT_TOOL_TYPES or (kind == TOOL_SEARCH and tool.get("execution") == "client")
+
+
+def tool_search_function(tool: JSONDict) -> JSONDict:
+    """The function a `tool_search` is offered as: its own description and parameters (a
+    client's), else the `{query}` default."""
+    return {"type": "function", "name": TOOL_SEARCH,
+            **{key: tool.get(key) or default for key, default in _TOOL_SEARCH_DEFAULTS.items()}}
 
 
 def exposed_name(name: str, namespace: str | None = None) -> str:
@@ -165,6 +190,8 @@ def _expose(tool: JSONDict) -> list[Exposed]:
         return [_member(member, tool["name"]) for member in tool["tools"]]
     if kind in ("function", "custom"):
         return [_member(tool, None)]
+    if kind == "tool_search":
+        return [Exposed(tool_search_function(tool), "tool_search", TOOL_SEARCH)]
     builtin = _BUILTIN_KINDS[kind]
     function = {"type": "function", "name": builtin, **_BUILTIN_FUNCTIONS[builtin]}
     if kind == "computer_use_preview":
@@ -350,8 +377,9 @@ def _escape_length(text: str, position: int) -> int:
 
 
 def call_fields(kind: ToolKind, arguments: str) -> JSONDict:
-    """The fields of a finished `apply_patch`, `shell`, `local_shell` or `computer` call item,
-    from the function arguments the model wrote. Raises ValueError when they do not make one."""
+    """The fields of a finished `apply_patch`, `shell`, `local_shell`, `computer` or
+    `tool_search` call item, from the function arguments the model wrote. Raises ValueError
+    when they do not make one."""
     try:
         args = orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError as exc:
@@ -373,6 +401,8 @@ def call_fields(kind: ToolKind, arguments: str) -> JSONDict:
         if _integer(args.get("timeout_ms")) is not None:
             action["timeout_ms"] = args["timeout_ms"]
         return {"action": action}
+    if kind == "tool_search":
+        return {"arguments": args, "execution": "client"}
     if kind == "computer":
         computer_action = args.get("action")
         if not isinstance(computer_action, dict) or not isinstance(computer_action.get("type"),
@@ -414,7 +444,7 @@ def as_function_call(item: JSONDict) -> tuple[str, str, str] | None:
     """A client tool call item as (call_id, function name, arguments), or None for other
     items."""
     kind = _KIND_OF_CALL.get(item["type"])
-    if kind is None:
+    if kind is None or item.get("call_id") is None:  # (a tool search's call_id is optional)
         return None
     call_id = str(item["call_id"])
     if kind == "function":
@@ -428,6 +458,8 @@ def as_function_call(item: JSONDict) -> tuple[str, str, str] | None:
         arguments = _present(item["action"])
     elif kind == "local_shell":
         arguments = _present({k: v for k, v in item["action"].items() if k != "type"})
+    elif kind == "tool_search":
+        arguments = item["arguments"]
     else:
         action = item.get("action") or (item.get("actions") or [None])[0]
         arguments = {"action": action}
@@ -456,12 +488,24 @@ def as_function_output(item: JSONDict) -> tuple[str, str | list[JSONDict]] | Non
     if kind == "local_shell_call_output":
         # The output's `id` is the call's `call_id` (the item has no call_id of its own).
         return str(item["id"]), item["output"]
-    if kind == "computer_call_output":
-        screenshot = item["output"]
-        where = screenshot.get("image_url") or screenshot.get("file_id") or "not given"
-        where = where if len(where) <= 200 else f"{where[:200]}…"
-        return str(item["call_id"]), f"screenshot taken ({where})"
+    if kind == "tool_search_output" and item.get("call_id") is not None:
+        return str(item["call_id"]), loaded_tools_note(item["tools"])
+    if kind == "computer_call_output":  # its screenshot (made inline: engine/file_parts.py)
+        url = item["output"].get("image_url")
+        if not url:
+            return str(item["call_id"]), "screenshot not available"
+        return str(item["call_id"]), [{"type": "input_image", "image_url": url}]
     return None
+
+
+def loaded_tools_note(tools: Sequence[JSONDict]) -> str:
+    """What the model reads of a tool search's result: the functions it can call now (their
+    definitions come with the tools offered on its next call)."""
+    names = [exposed.function["name"] for tool in tools if is_client_tool(tool)
+             for exposed in _expose(tool)]
+    if not names:
+        return "No tools found."
+    return "Tools loaded, callable from now on: " + ", ".join(names)
 
 
 def _shell_text(chunk: JSONDict) -> str:

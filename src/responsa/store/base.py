@@ -13,6 +13,7 @@ from responsa.store.containers import ContainerStore
 from responsa.store.files import FileStore
 from responsa.store.prompts import PromptStore
 from responsa.store.runs import RunStore
+from responsa.store.webhooks import WebhookStore
 
 JSONDict = dict[str, Any]
 Order = Literal["asc", "desc"]
@@ -52,7 +53,7 @@ class ItemPage:
     has_more: bool
 
 
-class Store(PromptStore, RunStore, FileStore, ContainerStore, Protocol):
+class Store(PromptStore, RunStore, FileStore, ContainerStore, WebhookStore, Protocol):
     # Prompt templates: store/prompts.py. Background runs: store/runs.py. Files and vector
     # stores: store/files.py. Code interpreter containers: store/containers.py.
 

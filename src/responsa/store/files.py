@@ -58,6 +58,10 @@ class FileStore(Protocol):
     async def delete_file(self, file_id: str) -> bool:
         """Delete the file and remove it from every vector store; False if it did not exist."""
 
+    async def delete_expired_files(self, now: int) -> list[str]:
+        """Delete, as `delete_file` does, every file whose `expires_at` is at or before `now`;
+        their ids."""
+
     # -- vector stores -------------------------------------------------------------------------
     async def create_vector_store(self, store: JSONDict) -> None:
         """Insert the stored fields of a vector store (see `vector_store_object`)."""

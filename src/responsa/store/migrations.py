@@ -239,6 +239,26 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0007_webhook_deliveries",
+        (
+            # One row per (endpoint, event) until the endpoint acknowledges it or it is dropped:
+            # the durable delivery queue (store/webhooks.py). `body` is the notice exactly as
+            # signed; a claimed row is `owner`'s until `lease_until` (unix seconds).
+            """
+            CREATE TABLE webhook_deliveries (
+                webhook_id TEXT PRIMARY KEY,
+                endpoint TEXT NOT NULL,
+                body TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at REAL NOT NULL,
+                owner TEXT,
+                lease_until REAL
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_by_due ON webhook_deliveries (next_attempt_at)",
+        ),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -541,6 +561,24 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 UNIQUE (container_pk, path)
             )
             """,
+        ),
+    ),
+    Migration(
+        "0007_webhook_deliveries",
+        (
+            # Due times and leases on the database clock, as for background runs.
+            """
+            CREATE TABLE webhook_deliveries (
+                webhook_id text PRIMARY KEY,
+                endpoint text NOT NULL,
+                body json NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                next_attempt_at timestamptz NOT NULL,
+                owner text,
+                lease_until timestamptz
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_by_due ON webhook_deliveries (next_attempt_at)",
         ),
     ),
 )

@@ -31,6 +31,7 @@ from responsa.store.postgres_containers import PostgresContainers
 from responsa.store.postgres_files import PostgresFiles
 from responsa.store.postgres_prompts import PostgresPrompts
 from responsa.store.postgres_runs import PostgresRuns
+from responsa.store.postgres_webhooks import PostgresWebhooks
 
 _SAVE = "SELECT responsa_save_response($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 _APPEND_CONVERSATION = "SELECT responsa_append_conversation_items($1, $2, $3)"
@@ -132,7 +133,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     still rolls back any transaction left open."""
 
 
-class PostgresStore(PostgresPrompts, PostgresRuns, PostgresFiles, PostgresContainers):
+class PostgresStore(PostgresPrompts, PostgresRuns, PostgresFiles, PostgresContainers,
+                    PostgresWebhooks):
     """The Store protocol on PostgreSQL. `dsn` is a postgresql:// (or postgres://) URL."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:

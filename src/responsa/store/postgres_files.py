@@ -89,6 +89,14 @@ class PostgresFiles(abc.ABC):
             return await conn.fetchval(
                 "DELETE FROM files WHERE id = $1 RETURNING true", file_id) is not None
 
+    async def delete_expired_files(self, now: int) -> list[str]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = [row["id"] for row in await conn.fetch(
+                "DELETE FROM files WHERE (file->>'expires_at')::bigint <= $1 RETURNING id", now)]
+            await conn.execute("DELETE FROM vector_store_files WHERE file_id = ANY($1::text[])",
+                               ids)
+            return ids
+
     # -- vector stores ---------------------------------------------------------------------------
 
     async def create_vector_store(self, store: JSONDict) -> None:

@@ -43,6 +43,7 @@ from responsa.store.sqlite_containers import SQLiteContainers
 from responsa.store.sqlite_files import SQLiteFiles
 from responsa.store.sqlite_prompts import SQLitePrompts
 from responsa.store.sqlite_runs import SQLiteRuns
+from responsa.store.sqlite_webhooks import SQLiteWebhooks
 
 T = TypeVar("T")
 
@@ -175,7 +176,7 @@ def _resolve(
         loop.call_soon_threadsafe(settle)
 
 
-class SQLiteStore(SQLitePrompts, SQLiteRuns, SQLiteFiles, SQLiteContainers):
+class SQLiteStore(SQLitePrompts, SQLiteRuns, SQLiteFiles, SQLiteContainers, SQLiteWebhooks):
     """The Store protocol on a SQLite file (or ":memory:")."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

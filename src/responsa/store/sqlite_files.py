@@ -82,6 +82,18 @@ class SQLiteFiles(abc.ABC):
                              (file_id,)).fetchone() is not None)[1])
         return await self._run(delete)
 
+    async def delete_expired_files(self, now: int) -> list[str]:
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            def write() -> list[str]:
+                ids = [row[0] for row in conn.execute(
+                    "DELETE FROM files WHERE json_extract(file, '$.expires_at') <= ?"
+                    " RETURNING id", (now,))]
+                conn.executemany("DELETE FROM vector_store_files WHERE file_id = ?",
+                                 [(file_id,) for file_id in ids])
+                return ids
+            return _atomic(conn, write)
+        return await self._run(delete)
+
     # -- vector stores ---------------------------------------------------------------------------
 
     async def create_vector_store(self, store: JSONDict) -> None:

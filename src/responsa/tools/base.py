@@ -1,5 +1,5 @@
 """Hosted tools: the tools the server runs itself (MCP, file search, code interpreter, web search,
-image generation), on any model.
+image generation, tool search), on any model.
 
 A model on a chat engine only knows function calling, so each hosted tool offers the model one
 or more plain function tools. When the model calls one of them, the engine does not emit a
@@ -109,6 +109,15 @@ class CheckedTool(Protocol):
 
     async def check(self) -> None:
         """Raise `InvalidRequestError` naming what does not exist."""
+
+
+@runtime_checkable
+class LoadingTool(Protocol):
+    """A hosted tool that loads the request's deferred tools when the model asks for them
+    (tool_search)."""
+
+    def defer(self, tools: list[JSONDict]) -> None:
+        """The request's deferred tools (engine/deferred_tools.py), given before any call."""
 
 
 ToolFactory = Callable[[JSONDict, int, "ToolServices"], HostedTool]

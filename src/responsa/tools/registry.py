@@ -36,5 +36,6 @@ from responsa.tools import (  # noqa: E402, F401
     code_interpreter,
     file_search,
     image_generation,
+    tool_search,
     web_search,
 )
