@@ -6,7 +6,6 @@
     ├── AuthenticationError            401 invalid_request_error, code=invalid_api_key
     │   └── MissingAPIKeyError         401 code=null
     ├── NotFoundError                  404 invalid_request_error
-    ├── ConflictError                  409 invalid_request_error
     └── UpstreamError                  502 server_error — the provider misbehaved
         ├── UpstreamConnectionError        could not connect / connection dropped
         ├── UpstreamTimeoutError           no answer in time
@@ -61,12 +60,6 @@ class MissingAPIKeyError(AuthenticationError):
 
 class NotFoundError(ResponsaError):
     status_code = 404
-    error_type = "invalid_request_error"
-    default_code: str | None = None
-
-
-class ConflictError(ResponsaError):
-    status_code = 409
     error_type = "invalid_request_error"
     default_code: str | None = None
 
