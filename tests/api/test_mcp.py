@@ -406,3 +406,27 @@ def _assert_no_secret(client: OpenAI, response_id: str, responsa: RunningRespons
              Path(responsa.log_path).read_text(errors="replace")]
     for text in texts:
         assert API_KEY not in text and TOKEN not in text
+
+
+@sqlite_only
+def test_tool_choice_names_a_server_and_its_tool(client: OpenAI, mcp: McpTestServer,
+                                                 scripted: ScriptedUpstream) -> None:
+    tools = [_server(mcp, require_approval="never"),
+             _server(mcp, server_label="other", require_approval="never")]
+    model = scripted.play(text_script("ok"))
+    client.responses.create(model=model, input="hi", tools=tools,  # type: ignore[arg-type]
+                            tool_choice={"type": "mcp", "server_label": "other",
+                                         "name": "lookup"})
+    assert scripted.last_request(model)["tool_choice"] == {
+        "type": "function", "function": {"name": "other__lookup"}}
+    model = scripted.play(text_script("ok"))
+    client.responses.create(model=model, input="hi", tools=tools,  # type: ignore[arg-type]
+                            tool_choice={"type": "mcp", "server_label": "other"})
+    assert scripted.last_request(model)["tool_choice"] == {
+        "type": "function", "function": {"name": "other__add"}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=scripted.play(text_script("x")), input="hi",
+                                tools=tools,  # type: ignore[arg-type]
+                                tool_choice={"type": "mcp", "server_label": "other",
+                                             "name": "nope"})
+    assert caught.value.body["param"] == "tool_choice"  # type: ignore[index]

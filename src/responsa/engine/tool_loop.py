@@ -22,6 +22,7 @@ from responsa.providers.deltas import ToolCallDelta
 from responsa.providers.tool_surface import is_client_tool
 from responsa.tools.base import (
     CheckedTool,
+    ChoosableTool,
     CitingTool,
     HostedCall,
     HostedOutcome,
@@ -106,7 +107,12 @@ class HostedTools:
         if not isinstance(tool_choice, dict) or not is_hosted_type(tool_choice.get("type", "")):
             return None
         for tool in self.tools:
-            if tool.type == tool_choice["type"] and (functions := tool.functions()):
+            if tool.type != tool_choice["type"]:
+                continue
+            if isinstance(tool, ChoosableTool):
+                if (chosen := tool.chosen_function(tool_choice)) is not None:
+                    return chosen
+            elif functions := tool.functions():
                 return str(functions[0]["name"])
         raise InvalidRequestError(
             f"Tool choice '{tool_choice['type']}' not found in 'tools' parameter.",

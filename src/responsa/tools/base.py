@@ -103,6 +103,15 @@ class CitingTool(Protocol):
 
 
 @runtime_checkable
+class ChoosableTool(Protocol):
+    """A hosted tool a `tool_choice` can name more narrowly than by type (MCP: a server, one of
+    its tools)."""
+
+    def chosen_function(self, tool_choice: JSONDict) -> str | None:
+        """The function the choice forces, or None when it names something else."""
+
+
+@runtime_checkable
 class CheckedTool(Protocol):
     """A hosted tool whose references are checked before the response starts (file search's
     vector stores), so a bad one is a 400, not a failed response."""

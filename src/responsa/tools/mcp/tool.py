@@ -47,6 +47,16 @@ class McpHostedTool:
     def label(self) -> str:
         return self._endpoint.label
 
+    def chosen_function(self, tool_choice: JSONDict) -> str | None:
+        """`{"type": "mcp", "server_label", "name"?}`: this server's named tool, or its first."""
+        if tool_choice.get("server_label") not in (None, self.label) or not self._tools:
+            return None
+        name = tool_choice.get("name")
+        if name is None:
+            return next(iter(self._tools))
+        wanted = function_name(self.label, name)
+        return wanted if wanted in self._tools else None
+
     def functions(self) -> list[JSONDict]:
         described = self._endpoint.description
         return [{"type": "function", "name": name,
