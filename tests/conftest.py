@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.postgres import start_postgres
 from tests.support.responsa_server import RunningResponsa, serving
@@ -40,11 +41,8 @@ def llama(tiny_model: Path) -> Iterator[LlamaServer]:
 
 @pytest.fixture(scope="session")
 def scripted() -> Iterator[ScriptedUpstream]:
-    upstream = ScriptedUpstream().start()
-    try:
+    with running(ScriptedUpstream()) as upstream:
         yield upstream
-    finally:
-        upstream.stop()
 
 
 @pytest.fixture(scope="session")

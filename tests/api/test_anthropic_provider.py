@@ -16,6 +16,7 @@ from responsa.errors import InvalidRequestError
 from responsa.providers.anthropic_translation import build_messages_body
 from responsa.providers.base import ModelRequest
 from tests.conftest import sdk_client
+from tests.support.asgi import running
 from tests.support.responsa_server import RunningResponsa, serving, start_responsa
 from tests.support.scripted_anthropic import (
     MessagesScript,
@@ -40,12 +41,8 @@ WEATHER: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def anthropic() -> Iterator[ScriptedAnthropic]:
-    upstream = ScriptedAnthropic("claude")
-    upstream.start()
-    try:
+    with running(ScriptedAnthropic("claude")) as upstream:
         yield upstream
-    finally:
-        upstream.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LLAMA_MODEL
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.recording_proxy import RecordingProxy
 from tests.support.responsa_server import RunningResponsa, serving
@@ -92,11 +93,8 @@ timeout = 5
 
 @pytest.fixture
 def proxy(codex_server: RunningResponsa) -> Iterator[RecordingProxy]:
-    recording = RecordingProxy(codex_server.url).start()
-    try:
+    with running(RecordingProxy(codex_server.url)) as recording:
         yield recording
-    finally:
-        recording.stop()
 
 
 def run_codex(tmp_path: Path, proxy: RecordingProxy, model: str, prompt: str, *config: str,

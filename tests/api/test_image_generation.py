@@ -13,11 +13,12 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import LLAMA_MODEL, config_text, sdk_client
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import Script, ScriptedUpstream, chunk, text_script
 from tests.support.sdk import streamed_events
-from tests.support.tool_backends import ImagesEndpoint, running, tiny_png
+from tests.support.tool_backends import ImagesEndpoint, tiny_png
 
 
 @pytest.fixture(scope="module")

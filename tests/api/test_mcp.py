@@ -21,6 +21,7 @@ from openai import OpenAI
 
 from tests.conftest import LLAMA_MODEL, config_text, sdk_client
 from tests.support import mcp_server
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer
 from tests.support.mcp_server import McpTestServer
 from tests.support.responsa_server import RunningResponsa, serving
@@ -34,7 +35,8 @@ REQUEST_TOKEN = "request-token-5b21c4"
 
 @pytest.fixture(scope="module")
 def mcp() -> Iterator[McpTestServer]:
-    yield from mcp_server.running()
+    with running(mcp_server.McpTestServer()) as server:
+        yield server
 
 
 def _deployment_config(mcp: McpTestServer) -> str:

@@ -21,6 +21,7 @@ from cryptography.fernet import Fernet
 from openai import OpenAI
 
 from tests.conftest import LLAMA_MODEL, sdk_client
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_anthropic import (
@@ -61,20 +62,14 @@ ANSWER_FORMAT: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def claude() -> Iterator[ScriptedAnthropic]:
-    upstream = ScriptedAnthropic("claude").start()
-    try:
-        yield upstream  # type: ignore[misc]
-    finally:
-        upstream.stop()
+    with running(ScriptedAnthropic("claude")) as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="module")
 def native() -> Iterator[ScriptedResponses]:
-    upstream = ScriptedResponses("native").start()
-    try:
-        yield upstream  # type: ignore[misc]
-    finally:
-        upstream.stop()
+    with running(ScriptedResponses("native")) as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="module")

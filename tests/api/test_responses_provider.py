@@ -16,6 +16,7 @@ from responsa.providers.base import ModelRequest
 from responsa.providers.deltas import Finish, ToolCallDelta
 from responsa.providers.responses_translation import EventDecoder, build_responses_body
 from tests.conftest import sdk_client
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_responses import (
@@ -40,12 +41,8 @@ WEATHER: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ScriptedResponses]:
-    scripted = ScriptedResponses("native")
-    scripted.start()
-    try:
+    with running(ScriptedResponses("native")) as scripted:
         yield scripted
-    finally:
-        scripted.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import sdk_client
+from tests.support.asgi import running
 from tests.support.responsa_server import serving
 from tests.support.scripted_anthropic import (
     MessagesScript,
@@ -30,12 +31,8 @@ WEATHER: dict[str, Any] = {"type": "function", "name": "get_weather",
 
 @pytest.fixture(scope="module")
 def claude() -> Iterator[ScriptedAnthropic]:
-    upstream = ScriptedAnthropic("claude")
-    upstream.start()
-    try:
+    with running(ScriptedAnthropic("claude")) as upstream:
         yield upstream
-    finally:
-        upstream.stop()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

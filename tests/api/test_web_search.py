@@ -22,11 +22,12 @@ from responsa.errors import UpstreamStatusError
 from responsa.tools.search_backends import SearchQuery, SearchResult, create_backend
 from responsa.tools.web_search import WebSearchTool
 from tests.conftest import LLAMA_MODEL, config_text, sdk_client
+from tests.support.asgi import running
 from tests.support.llama_server import LlamaServer
 from tests.support.responsa_server import RunningResponsa, serving
 from tests.support.scripted_upstream import Script, ScriptedUpstream, chunk, text_script
 from tests.support.sdk import streamed_events
-from tests.support.tool_backends import API_KEY, SearchEngines, running
+from tests.support.tool_backends import API_KEY, SearchEngines
 
 SOURCES = "web_search_call.action.sources"
 PEP_492 = "https://peps.python.org/pep-0492/"

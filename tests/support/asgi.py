@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Self
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Self, TypeVar
 
 import uvicorn
 
@@ -38,6 +40,19 @@ class ThreadedAsgiServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
+
+
+ServerT = TypeVar("ServerT", bound=ThreadedAsgiServer)
+
+
+@contextmanager
+def running(server: ServerT) -> Iterator[ServerT]:
+    """`server` served for the `with` block."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def answer_lifespan(receive: Any, send: Any) -> None:

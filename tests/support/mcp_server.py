@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 
 import orjson
 from mcp.server.mcpserver import MCPServer
@@ -92,12 +91,4 @@ class McpTestServer(ThreadedAsgiServer):
             return message
 
         return recording
-
-
-def running() -> Iterator[McpTestServer]:
-    server = McpTestServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 

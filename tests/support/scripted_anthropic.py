@@ -10,7 +10,6 @@ script, so `<provider>/<name>` through responsa plays `<name>`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,12 +205,3 @@ async def _send_whole(send: Any, script: MessagesScript) -> None:
             await _send_json(send, 529, {"type": "error", "error": item["error"]})
             return
     await _send_json(send, 200, message)
-
-
-def running(provider: str = "claude") -> Iterator[ScriptedAnthropic]:
-    upstream = ScriptedAnthropic(provider)
-    upstream.start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()

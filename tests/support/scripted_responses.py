@@ -10,7 +10,6 @@ request's `model` names the script, so `<provider>/<name>` through responsa play
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,12 +235,3 @@ async def _send_whole(send: Any, found: ResponsesScript) -> None:
             await _send_json(send, 200, item["response"])
             return
     await _send_json(send, 200, response("in_progress"))
-
-
-def running(provider: str = "native") -> Iterator[ScriptedResponses]:
-    upstream = ScriptedResponses(provider)
-    upstream.start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()

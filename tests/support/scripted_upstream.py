@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,11 +207,3 @@ async def _send_json(send: Any, status: int, body: Any,
                 "headers": [(b"content-type", b"application/json"), *extra]})
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     await send({"type": "http.response.body", "body": raw})
-
-
-def running() -> Iterator[ScriptedUpstream]:
-    upstream = ScriptedUpstream().start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()

@@ -21,10 +21,8 @@ import base64
 import re
 import struct
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -206,15 +204,3 @@ class ImagesEndpoint(_Server):
                     + b"\n\n")
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-ServerT = TypeVar("ServerT", bound=_Server)
-
-
-@contextmanager
-def running(server: ServerT) -> Iterator[ServerT]:
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
